@@ -1,0 +1,5 @@
+"""Allow `python -m vibelocal`."""
+
+from vibelocal.cli import main
+
+main()

@@ -1,0 +1,145 @@
+"""User settings: pydantic, one docstring per field; flags > VIBELOCAL_* env > config.toml > defaults."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vibelocal.errors import ConfigError
+from vibelocal.paths import Paths, get_paths
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ENV_PREFIX = "VIBELOCAL_"
+
+
+class Settings(BaseModel):
+    """Everything a user can set. This class is the reference documentation for config.toml."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+
+    model: str = "vibethinker-3b"
+    """Default model: a catalog alias (`vibethinker-3b`, `vibethinker-3b:Q8_0`), `OWNER/REPO:QUANT`,
+    `OWNER/REPO/FILE.gguf`, or a path to a .gguf file."""
+
+    quant: str | None = None
+    """Force a quantization (e.g. `Q4_K_M`) instead of the planner's choice."""
+
+    budget: str = "medium"
+    """Reasoning budget per turn: `off`, `low` (2k), `medium` (8k), `high` (24k), `unlimited`, a token count
+    (`8000`, `2k`) or a time (`90s`, `2m`)."""
+
+    answer_budget: int = Field(default=2048, ge=16)
+    """Most tokens the answer (after thinking) may take before a final answer is forced."""
+
+    min_thinking: int = Field(default=0, ge=0)
+    """Minimum thinking tokens: an earlier `</think>` is replaced with "Wait" and thinking goes on."""
+
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    """Sampling temperature; unset uses the model manifest's (0.6 for VibeThinker)."""
+
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    """Nucleus sampling; unset uses the manifest's (0.95)."""
+
+    top_k: int | None = Field(default=None, ge=0)
+    """Top-k sampling, 0 for off; unset uses the manifest's (off)."""
+
+    seed: int | None = None
+    """Random seed; unset picks a fresh one per turn (and reports it)."""
+
+    ctx: int | None = Field(default=None, ge=512)
+    """Wanted context length in tokens; unset lets the planner choose (at least 16k where memory allows)."""
+
+    kv_cache_type: Literal["f16", "q8_0", "q4_0"] = "f16"
+    """KV cache precision; q8_0 halves its memory at a small quality cost."""
+
+    n_gpu_layers: int | None = None
+    """Override the planner's GPU layer count (-1 for all, 0 for CPU only)."""
+
+    threads: int | None = Field(default=None, ge=1)
+    """CPU threads for decoding; unset uses the physical core count."""
+
+    show_thinking: bool = True
+    """Show the model's thinking while it streams (solve on a TTY, the chat app)."""
+
+    prefill_think: bool | None = None
+    """Start the assistant turn inside `<think>`; unset uses the manifest's setting."""
+
+    loop_detection: bool = True
+    """Watch the thinking for loops and repetition, and nudge the model to wrap up."""
+
+    offline: bool = False
+    """Never touch the network (like HF_HUB_OFFLINE=1): use only models already downloaded."""
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}", hint="fix or delete the file") from exc
+    return data
+
+
+def _read_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = raw
+    return values
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "?"
+    return f"invalid setting {where!r} in {source}: {first.get('msg', 'invalid value')}"
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None,
+    *,
+    paths: Paths | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Merge defaults, config.toml, VIBELOCAL_* variables and flag overrides (None values are ignored)."""
+    paths = paths or get_paths(environ)
+    env = os.environ if environ is None else environ
+    layers = [
+        (str(paths.config_file), _read_toml(paths.config_file)),
+        ("the environment", _read_env(env)),
+        ("the command line", {k: v for k, v in (overrides or {}).items() if v is not None}),
+    ]
+    merged: dict[str, Any] = {}
+    for source, layer in layers:
+        merged.update(layer)
+        try:  # validate per layer so the error names the source at fault
+            Settings.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, source)) from exc
+    return Settings.model_validate(merged)
+
+
+def save_settings(changes: dict[str, Any], *, paths: Paths | None = None) -> Path:
+    """Write `changes` into config.toml, keeping keys already there. Returns the file."""
+    import tomli_w
+
+    paths = paths or get_paths()
+    current = _read_toml(paths.config_file)
+    current.update(changes)
+    current = {k: v for k, v in current.items() if v is not None}
+    Settings.model_validate(current)
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = paths.config_file.with_suffix(".toml.tmp")
+    tmp.write_text(tomli_w.dumps(current), encoding="utf-8")
+    tmp.replace(paths.config_file)
+    return paths.config_file

@@ -1,0 +1,218 @@
+"""The facade every front end uses: resolve and fetch a model, plan, load, and stream turns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from vibelocal.budget import BudgetSpec, parse_budget
+from vibelocal.catalog import Catalog, ModelRef, parse_ref
+from vibelocal.config import Settings
+from vibelocal.control import TurnControl
+from vibelocal.errors import ModelUnavailableError
+from vibelocal.paths import Paths, get_paths
+from vibelocal.types import (
+    ChatEngine,
+    ChatMessage,
+    GenerationSettings,
+    HardwareProfile,
+    InstalledModel,
+    ModelSpec,
+    Plan,
+    StreamEvent,
+)
+
+EngineLoader = Callable[[InstalledModel, Plan, "ModelSpec | None"], ChatEngine]
+
+
+class Session:
+    """One user's view of vibelocal: settings, catalog, installed models, hardware, at most one loaded engine.
+
+    `engine_loader` and `hardware` can be injected (tests inject a scripted engine or a profile file).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        paths: Paths | None = None,
+        catalog: Catalog | None = None,
+        engine_loader: EngineLoader | None = None,
+        hardware: HardwareProfile | None = None,
+        on_status: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.paths = paths or get_paths()
+        self.catalog = catalog or Catalog(extra_dirs=[self.paths.config_dir / "models"])
+        self._engine_loader = engine_loader
+        self._hardware = hardware
+        self._on_status = on_status
+        self._engine: ChatEngine | None = None
+        self._engine_key: tuple[str, str] | None = None
+        self.model: InstalledModel | None = None
+        self.spec: ModelSpec | None = None
+        self.plan_used: Plan | None = None
+
+    # ------------------------------------------------------------------ models
+
+    def resolve(self, ref: str | None = None) -> ModelRef:
+        return parse_ref(ref or self.settings.model, self.catalog)
+
+    def registry(self):
+        from vibelocal.store import Registry
+
+        return Registry(self.paths)
+
+    def installed(self) -> list[InstalledModel]:
+        return self.registry().list()
+
+    def find_installed(self, ref: str | None = None) -> InstalledModel | None:
+        """The verified model a reference names, or None. A path is checked as a GGUF file."""
+        parsed = self.resolve(ref)
+        if parsed.kind == "path":
+            from vibelocal.store import model_from_path
+
+            return model_from_path(parsed.path)  # type: ignore[arg-type]
+        quant = parsed.quant or self.settings.quant
+        if parsed.kind == "alias" and quant is None:
+            quant = None  # any installed quant of that model; the planner's pick is preferred when pulling
+        return self.registry().find(parsed, quant=quant)
+
+    def pull(
+        self,
+        ref: str | None = None,
+        *,
+        progress: Callable[[Any], None] | None = None,
+        cancel: Any = None,
+    ) -> InstalledModel:
+        """Download (or find in the hub cache) and verify a model; the planner picks the quant when none is named."""
+        from vibelocal import download
+
+        parsed = self.resolve(ref)
+        quant = parsed.quant or self.settings.quant
+        if quant is None and parsed.spec is not None and parsed.kind in ("alias", "hub_quant"):
+            quant = self.recommended_quant(parsed.spec)
+        return download.pull(
+            parsed,
+            quant=quant,
+            paths=self.paths,
+            offline=self.settings.offline,
+            progress=progress,
+            cancel=cancel,
+        )
+
+    def spec_for(self, model: InstalledModel) -> ModelSpec | None:
+        if model.name and (spec := self.catalog.get(model.name)):
+            return spec
+        if model.repo and (spec := self.catalog.spec_for_repo(model.repo)):
+            return spec
+        hit = self.catalog.spec_for_file(model.path.name)
+        return hit[0] if hit else None
+
+    # ------------------------------------------------------------------ hardware and plan
+
+    def hardware(self) -> HardwareProfile:
+        if self._hardware is None:
+            from vibelocal.hardware import probe
+
+            self._hardware = probe(self.paths)
+        return self._hardware
+
+    def recommended_quant(self, spec: ModelSpec) -> str:
+        from vibelocal.planner import make_plan
+
+        return make_plan(spec, self.hardware(), self.settings).quant
+
+    def plan(self, model: InstalledModel, spec: ModelSpec | None) -> Plan:
+        from vibelocal.planner import plan_for_model
+
+        return plan_for_model(model, spec, self.hardware(), self.settings)
+
+    # ------------------------------------------------------------------ engine
+
+    def engine(self, ref: str | None = None, *, model: InstalledModel | None = None) -> ChatEngine:
+        """Load (once) and return the engine for `ref` or the default model; raises when it is not installed."""
+        model = model or self.find_installed(ref)
+        if model is None:
+            parsed = self.resolve(ref)
+            raise ModelUnavailableError(
+                f"model {parsed.display} is not installed",
+                hint=f"run: vibelocal pull {parsed.raw}",
+            )
+        key = (str(model.path), self.settings.model_dump_json())
+        if self._engine is not None and self._engine_key == key:
+            return self._engine
+        self.close()
+        spec = self.spec_for(model)
+        plan = self.plan(model, spec)
+        loader = self._engine_loader
+        if loader is None:
+            from vibelocal.engine import load
+
+            def loader(m: InstalledModel, p: Plan, s: ModelSpec | None) -> ChatEngine:
+                return load(m, p, s, on_status=self._on_status)
+
+        self._engine = loader(model, plan, spec)
+        self._engine_key = key
+        self.model, self.spec, self.plan_used = model, spec, plan
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        self._engine = None
+        self._engine_key = None
+
+    # ------------------------------------------------------------------ turns
+
+    def budget(self, override: str | None = None) -> BudgetSpec:
+        return parse_budget(override if override is not None else self.settings.budget)
+
+    def generation_settings(
+        self,
+        *,
+        budget: BudgetSpec | None = None,
+        spec: ModelSpec | None = None,
+        force_boxed: bool = False,
+        seed: int | None = None,
+    ) -> GenerationSettings:
+        """Manifest sampling defaults, overridden by settings; the budget in tokens or seconds."""
+        spec = spec or self.spec
+        s = self.settings
+        sampling = spec.sampling if spec else None
+        budget = budget or self.budget()
+        prefill = s.prefill_think if s.prefill_think is not None else bool(spec and spec.chat.prefill_think)
+        return GenerationSettings(
+            temperature=s.temperature if s.temperature is not None else (sampling.temperature if sampling else 0.6),
+            top_p=s.top_p if s.top_p is not None else (sampling.top_p if sampling else 0.95),
+            top_k=s.top_k if s.top_k is not None else (sampling.top_k if sampling else 0),
+            min_p=sampling.min_p if sampling else 0.0,
+            repeat_penalty=sampling.repeat_penalty if sampling else 1.0,
+            seed=seed if seed is not None else s.seed,
+            max_thinking_tokens=budget.tokens,
+            thinking_time_s=budget.seconds,
+            min_thinking_tokens=s.min_thinking,
+            max_answer_tokens=s.answer_budget,
+            prefill_think=prefill,
+            loop_detection=s.loop_detection,
+            force_boxed=force_boxed,
+        )
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        settings: GenerationSettings,
+        control: TurnControl | None = None,
+        *,
+        ref: str | None = None,
+    ) -> Iterator[StreamEvent]:
+        """One assistant turn on the loaded (or default) model."""
+        return self.engine(ref).stream(messages, settings, control)
+
+
+def model_label(model: InstalledModel | None) -> str:
+    if model is None:
+        return "no model"
+    name = model.name or Path(model.path).name
+    return f"{name}:{model.quant}" if model.quant else name
