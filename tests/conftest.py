@@ -52,4 +52,6 @@ def qwen2_vocab_path() -> Path:
     for c in candidates:
         if c.is_file():
             return c
-    raise RuntimeError("ggml-vocab-qwen2.gguf is missing: run .ci/run once, or set VIBELOCAL_TEST_QWEN2_VOCAB")
+    raise RuntimeError(
+        "ggml-vocab-qwen2.gguf is missing: run .ci/run once, or set VIBELOCAL_TEST_QWEN2_VOCAB"
+    )

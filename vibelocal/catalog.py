@@ -137,10 +137,13 @@ def parse_ref(ref: str | None, catalog: Catalog | None = None) -> ModelRef:
         repo, file = m["repo"], m["file"]
         hit = catalog.spec_for_file(file.rsplit("/", 1)[-1])
         spec = catalog.spec_for_repo(repo) or (hit[0] if hit else None)
-        return ModelRef(raw=ref, kind="hub_file", spec=spec, repo=repo, file=file, quant=hit[1] if hit else None)
-    if m := _HUB_QUANT.match(ref):
-        if "/" in ref:
-            return ModelRef(raw=ref, kind="hub_quant", spec=catalog.spec_for_repo(m["repo"]), repo=m["repo"], quant=m["quant"])
+        return ModelRef(
+            raw=ref, kind="hub_file", spec=spec, repo=repo, file=file, quant=hit[1] if hit else None
+        )
+    if (m := _HUB_QUANT.match(ref)) and "/" in ref:
+        return ModelRef(
+            raw=ref, kind="hub_quant", spec=catalog.spec_for_repo(m["repo"]), repo=m["repo"], quant=m["quant"]
+        )
     if (m := _ALIAS.match(ref)) and (spec := catalog.get(m["name"])):
         quant = m["quant"]
         if quant:

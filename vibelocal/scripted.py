@@ -46,7 +46,9 @@ class ScriptedEngine:
     ) -> None:
         self._script = script
         self._delay = 1.0 / tokens_per_s if tokens_per_s else 0.0
-        self.info = info or EngineInfo(model_path="scripted", model_name="scripted", quant="none", device="CPU")
+        self.info = info or EngineInfo(
+            model_path="scripted", model_name="scripted", quant="none", device="CPU"
+        )
         self.turns: list[list[ChatMessage]] = []
         self.closed = False
 
@@ -98,21 +100,29 @@ class ScriptedEngine:
             if cmds.extend_tokens and budget is not None:
                 budget += cmds.extend_tokens
                 warned = False
-                yield StreamEvent("budget", note="extended", thinking_tokens=stats.thinking_tokens, budget_tokens=budget)
+                yield StreamEvent(
+                    "budget", note="extended", thinking_tokens=stats.thinking_tokens, budget_tokens=budget
+                )
             if cmds.wrap_up or (budget is not None and stats.thinking_tokens >= budget):
                 stats.budget_hit = not cmds.wrap_up
-                yield StreamEvent("budget", note="wrap_up", thinking_tokens=stats.thinking_tokens, budget_tokens=budget)
+                yield StreamEvent(
+                    "budget", note="wrap_up", thinking_tokens=stats.thinking_tokens, budget_tokens=budget
+                )
                 yield StreamEvent("thinking", text=WRAP_UP_TEXT)
                 stats.forced_tokens += len(pieces(WRAP_UP_TEXT)) + 1
                 break
             if budget and not warned and stats.thinking_tokens >= 0.9 * budget:
                 warned = True
-                yield StreamEvent("budget", note="warning", thinking_tokens=stats.thinking_tokens, budget_tokens=budget)
+                yield StreamEvent(
+                    "budget", note="warning", thinking_tokens=stats.thinking_tokens, budget_tokens=budget
+                )
             self._tick()
             first_token()
             stats.thinking_tokens += 1
             stats.evaluated_tokens += 1
-            yield StreamEvent("thinking", text=piece, thinking_tokens=stats.thinking_tokens, budget_tokens=budget)
+            yield StreamEvent(
+                "thinking", text=piece, thinking_tokens=stats.thinking_tokens, budget_tokens=budget
+            )
         stats.budget_tokens = budget
         for piece in pieces(script.answer)[: settings.max_answer_tokens]:
             if control.cancelled:

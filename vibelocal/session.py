@@ -184,7 +184,9 @@ class Session:
         budget = budget or self.budget()
         prefill = s.prefill_think if s.prefill_think is not None else bool(spec and spec.chat.prefill_think)
         return GenerationSettings(
-            temperature=s.temperature if s.temperature is not None else (sampling.temperature if sampling else 0.6),
+            temperature=s.temperature
+            if s.temperature is not None
+            else (sampling.temperature if sampling else 0.6),
             top_p=s.top_p if s.top_p is not None else (sampling.top_p if sampling else 0.95),
             top_k=s.top_k if s.top_k is not None else (sampling.top_k if sampling else 0),
             min_p=sampling.min_p if sampling else 0.0,

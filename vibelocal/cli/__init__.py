@@ -30,7 +30,9 @@ def _version(value: bool) -> None:
 @app.callback(invoke_without_command=True)
 def _root(
     ctx: typer.Context,
-    version: bool = typer.Option(False, "--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True),
+    version: bool = typer.Option(
+        False, "--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True
+    ),
 ) -> None:
     """Run the VibeThinker-3B reasoning model on this machine, offline. With no command, opens the chat app."""
     if ctx.invoked_subcommand is None:
