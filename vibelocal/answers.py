@@ -1,0 +1,83 @@
+"""Final-answer extraction: the last `\\boxed{…}` for math, the last fenced code block for code."""
+
+from __future__ import annotations
+
+import re
+
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_FENCE_OPEN = re.compile(r"^[ \t]{0,3}(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
+
+
+def extract_final_answer(text: str, kind: str = "math") -> str | None:
+    """The final answer in `text` (the answer part of a turn, without thinking), or None when there is none.
+
+    - math / other: the content of the last complete `\\boxed{…}` or `\\fbox{…}` (nested braces allowed).
+    - code: the body of the last closed fenced block (```` ``` ```` or `~~~`), without the fences.
+    """
+    if kind == "code":
+        return last_code_block(text)
+    return last_boxed(text)
+
+
+def boxed_contents(text: str) -> list[str]:
+    """Every complete `\\boxed{…}` / `\\fbox{…}` content, in order; an unclosed one at the end is skipped."""
+    found: list[str] = []
+    pos = 0
+    while m := _BOX.search(text, pos):
+        end = _matching_brace(text, m.end() - 1)
+        if end is None:
+            break
+        found.append(text[m.end() : end].strip())
+        pos = end + 1
+    return found
+
+
+def last_boxed(text: str) -> str | None:
+    boxes = [b for b in boxed_contents(text) if b]
+    return boxes[-1] if boxes else None
+
+
+def _matching_brace(text: str, open_at: int) -> int | None:
+    """Index of the `}` closing the `{` at `open_at`; escaped braces (`\\{`) do not count."""
+    depth = 0
+    i = open_at
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
+
+
+def code_blocks(text: str) -> list[tuple[str, str]]:
+    """Every closed fenced block as (info string, body), in order."""
+    blocks: list[tuple[str, str]] = []
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        m = _FENCE_OPEN.match(lines[i])
+        if m is None:
+            i += 1
+            continue
+        fence = m["fence"]
+        close = re.compile(rf"^[ \t]{{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+        for j in range(i + 1, len(lines)):
+            if close.match(lines[j]):
+                blocks.append((m["info"].strip(), "\n".join(lines[i + 1 : j])))
+                i = j + 1
+                break
+        else:
+            break  # unclosed: the answer was cut off
+    return blocks
+
+
+def last_code_block(text: str) -> str | None:
+    blocks = [body for _, body in code_blocks(text) if body.strip()]
+    return blocks[-1] if blocks else None
