@@ -240,8 +240,4 @@ def build_messages(problem: Problem, spec: ModelSpec | None) -> list[ChatMessage
     suffixes = spec.prompt_suffixes if spec is not None and spec.prompt_suffixes else DEFAULT_SUFFIXES
     suffix = suffixes.get(problem.kind, "")
     content = f"{problem.text}\n\n{suffix}" if suffix else problem.text
-    messages: list[ChatMessage] = []
-    if spec is not None and spec.chat.system_prompt:
-        messages.append(ChatMessage("system", spec.chat.system_prompt))
-    messages.append(ChatMessage("user", content))
-    return messages
+    return [ChatMessage("user", content)]  # the manifest's system prompt is added by prompt.history
