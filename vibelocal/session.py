@@ -85,14 +85,14 @@ class Session:
         *,
         progress: Callable[[Any], None] | None = None,
         cancel: Any = None,
+        quant: str | None = None,
     ) -> InstalledModel:
         """Download (or find in the hub cache) and verify a model; the planner picks the quant when none is named."""
         from vibelocal import download
 
         parsed = self.resolve(ref)
-        quant = parsed.quant or self.settings.quant
-        if quant is None and parsed.spec is not None and parsed.kind in ("alias", "hub_quant"):
-            quant = self.recommended_quant(parsed.spec)
+        if quant is None:
+            quant, _why = self.pull_quant(parsed)
         return download.pull(
             parsed,
             quant=quant,
@@ -101,6 +101,29 @@ class Session:
             progress=progress,
             cancel=cancel,
         )
+
+    def pull_quant(self, parsed: ModelRef) -> tuple[str | None, str | None]:
+        """The quant a pull of `parsed` fetches, and why; (None, None) when the reference names a file."""
+        if parsed.kind in ("path", "hub_file"):
+            return parsed.quant, None
+        if parsed.quant:
+            return parsed.quant, None
+        if self.settings.quant:
+            return self.settings.quant, "set by the `quant` setting"
+        spec = parsed.spec
+        if spec is None:
+            return None, None  # an unknown hub repo: its Q4_K_M file, or its only one
+        try:
+            from vibelocal.planner import make_plan
+        except ImportError:  # no planner in this build: the manifest's default
+            return spec.default_quant, "the model's default"
+        plan = make_plan(spec, self.hardware(), self.settings)
+        if plan.fits:
+            return plan.quant, "chosen for this machine" + (f": {plan.reasons[0]}" if plan.reasons else "")
+        sizes = {q: f.size_bytes for q in spec.quants if (f := spec.quant_file(q))}
+        smallest = min(sizes, key=sizes.__getitem__) if sizes else spec.default_quant
+        why = plan.reasons[0] if plan.reasons else "not enough memory"
+        return smallest, f"no quant fits this machine ({why}); fetching the smallest anyway"
 
     def spec_for(self, model: InstalledModel) -> ModelSpec | None:
         if model.name and (spec := self.catalog.get(model.name)):
