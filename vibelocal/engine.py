@@ -1,0 +1,559 @@
+"""The llama.cpp engine (the only module that imports llama_cpp): load a GGUF from a plan, stream turns.
+
+Generation drives `Llama.eval` with token lists and one persistent sampler chain per turn, never
+`create_completion` (which re-detokenizes the whole output every step). Text is decoded incrementally
+from cached token pieces; think tags are found in that text (turn.py), never by token id. llama.cpp's
+logging is captured into a ring buffer, never printed; its last error line explains a failed load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vibelocal import prompt as prompts
+from vibelocal.control import TurnControl
+from vibelocal.errors import ModelLoadError
+from vibelocal.turn import decode_turn
+from vibelocal.types import (
+    ChatFormat,
+    ChatMessage,
+    EngineInfo,
+    GenerationSettings,
+    InstalledModel,
+    ModelSpec,
+    Plan,
+    StreamEvent,
+    TurnStats,
+)
+
+LogitsProcessor = Callable[[Any, Any], Any]
+"""(input_ids, logits) -> logits, numpy arrays: llama-cpp-python's convention (a test hook)."""
+
+_KV_TYPES = {
+    "f32": 0,
+    "f16": 1,
+    "q4_0": 2,
+    "q4_1": 3,
+    "q5_0": 6,
+    "q5_1": 7,
+    "q8_0": 8,
+    "iq4_nl": 20,
+    "bf16": 30,
+}
+_PROBE_TEXT = "1, 2, 3, 4, 5, 6,"
+_PROBE_TOKENS = 8
+
+# --------------------------------------------------------------------------- llama.cpp logging
+
+_LOG: deque[tuple[int, str]] = deque(maxlen=400)
+_log_lock = threading.Lock()
+_log_callback: Any = None  # the ctypes callback must stay alive as long as llama.cpp may call it
+
+
+def _capture_logs() -> None:
+    """Route llama.cpp/ggml logging into `_LOG` (once per process)."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import llama_cpp
+    import llama_cpp.llama  # noqa: F401  (importing it installs the binding's own printer; replace it after)
+
+    partial: list[str] = []
+
+    def on_log(level: int, text: bytes, _user: Any) -> None:
+        piece = text.decode("utf-8", "replace") if text else ""
+        partial.append(piece)
+        if piece.endswith("\n"):
+            line = "".join(partial).rstrip()
+            partial.clear()
+            if line:
+                with _log_lock:
+                    _LOG.append((level, line))
+
+    _log_callback = llama_cpp.llama_log_callback(on_log)
+    llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+
+
+def llama_log_lines() -> list[str]:
+    """The captured llama.cpp log lines (most recent last), for `doctor` and bug reports."""
+    with _log_lock:
+        return [line for _, line in _LOG]
+
+
+def _last_error_line(since: int) -> str | None:
+    with _log_lock:
+        lines = list(_LOG)[since:]
+    for level, line in reversed(lines):
+        if level in (2, 3) or "error" in line.lower() or "failed" in line.lower():
+            return line.strip()
+    return None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    n_gpu_layers: int
+    flash_attn: bool
+    n_ubatch: int
+    kv_cache_type: str
+    why: str | None = None
+
+
+def _attempts(plan: Plan) -> list[_Attempt]:
+    """The plan, then ever safer settings for a degenerate-output retry."""
+    cur = _Attempt(plan.n_gpu_layers, plan.flash_attn, plan.n_ubatch, plan.kv_cache_type)
+    out = [cur]
+    if cur.flash_attn:
+        cur = _Attempt(cur.n_gpu_layers, False, cur.n_ubatch, "f16", "flash attention off, f16 KV cache")
+        out.append(cur)
+    if cur.n_ubatch > 128:
+        cur = _Attempt(cur.n_gpu_layers, False, 128, cur.kv_cache_type, "smaller micro-batch (128)")
+        out.append(cur)
+    if cur.n_gpu_layers != 0:
+        cur = _Attempt(0, False, cur.n_ubatch, cur.kv_cache_type, "CPU only")
+        out.append(cur)
+    return out
+
+
+def _check_gguf_header(path: Path) -> None:
+    if not path.is_file():
+        raise ModelLoadError(f"cannot load {path}: no such file", hint="run: vibelocal pull")
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot load {path.name}: {exc.strerror or exc}") from exc
+    if magic != b"GGUF":
+        raise ModelLoadError(
+            f"cannot load {path.name}: not a GGUF file",
+            hint="re-download it with: vibelocal pull --force",
+        )
+
+
+def _open(path: Path, plan: Plan, attempt: _Attempt) -> Any:
+    from llama_cpp import Llama
+
+    kv = _KV_TYPES.get(attempt.kv_cache_type.lower())
+    if kv is None:
+        raise ModelLoadError(f"unsupported KV cache type {attempt.kv_cache_type!r}")
+    mark = len(_LOG)
+    # verbose=True prints metadata through sys.stderr (caught here); verbose=False would dup2 fds 1 and 2.
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
+            llm = Llama(
+                str(path),
+                n_gpu_layers=attempt.n_gpu_layers,
+                n_ctx=plan.n_ctx,
+                n_batch=plan.n_batch,
+                n_ubatch=min(attempt.n_ubatch, plan.n_batch),
+                n_threads=plan.n_threads,
+                n_threads_batch=plan.n_threads_batch or plan.n_threads,
+                flash_attn=attempt.flash_attn,
+                use_mmap=plan.use_mmap,
+                type_k=kv,
+                type_v=kv,
+                verbose=True,
+            )
+    except (ValueError, RuntimeError, OSError) as exc:
+        detail = _last_error_line(mark) or str(exc)
+        raise ModelLoadError(
+            f"cannot load {path.name}: {detail}",
+            hint="the file may be corrupt, truncated or from a newer llama.cpp; re-download it or update vibelocal",
+        ) from exc
+    llm.verbose = False
+    return llm
+
+
+def load(
+    model: InstalledModel,
+    plan: Plan,
+    spec: ModelSpec | None,
+    *,
+    on_status: Callable[[str], None] | None = None,
+    **test_hooks: Any,
+) -> LlamaEngine:
+    """Load `model` with `plan`; a short greedy probe catches degenerate output and retries safer settings.
+
+    Test hooks: `check_output=False` skips the probe; `logits_processor=f(input_ids, logits) -> logits`
+    runs first in every sampler chain (scripted output for tests and benchmarks).
+    """
+    unknown = set(test_hooks) - {"check_output", "logits_processor"}
+    if unknown:
+        raise TypeError(f"unknown load() hooks: {', '.join(sorted(unknown))}")
+    path = Path(model.path)
+    _check_gguf_header(path)
+    _capture_logs()
+    status = on_status or (lambda _msg: None)
+    retries: list[str] = []
+    attempts = _attempts(plan) if test_hooks.get("check_output", True) else _attempts(plan)[:1]
+    llm = None
+    probe_rate: float | None = None
+    probe_text = ""
+    for i, attempt in enumerate(attempts):
+        if attempt.why:
+            msg = f"output looked degenerate ({probe_text!r}); retrying with {attempt.why}"
+            retries.append(attempt.why)
+            status(msg)
+        if llm is not None:
+            llm.close()
+        llm = _open(path, plan, attempt)
+        if not test_hooks.get("check_output", True):
+            break
+        degenerate, probe_text, probe_rate = _probe(llm)
+        if not degenerate:
+            break
+        if i == len(attempts) - 1:
+            retries.append("still degenerate with the safest settings")
+            status(f"output still looks degenerate ({probe_text!r}) with the safest settings; continuing")
+    assert llm is not None
+    return LlamaEngine(
+        llm,
+        model,
+        plan,
+        spec,
+        attempt=attempt,
+        retries=retries,
+        probe_rate=probe_rate,
+        logits_processor=test_hooks.get("logits_processor"),
+    )
+
+
+def _probe(llm: Any) -> tuple[bool, str, float | None]:
+    """Greedy-decode a few tokens of a counting prompt: one token over and over means broken output."""
+    import llama_cpp
+
+    tokens = llm.tokenize(_PROBE_TEXT.encode(), add_bos=True, special=False)
+    llm.reset()
+    llm.eval(tokens)
+    sampler = llama_cpp.llama_sampler_init_greedy()
+    out: list[int] = []
+    try:
+        t0 = time.perf_counter()
+        for _ in range(_PROBE_TOKENS):
+            tok = llama_cpp.llama_sampler_sample(sampler, llm.ctx, -1)
+            out.append(tok)
+            llm.eval([tok])
+        spent = time.perf_counter() - t0
+    finally:
+        llama_cpp.llama_sampler_free(sampler)
+    llm.reset()
+    llm._ctx.kv_cache_clear()
+    text = llm.detokenize(out).decode("utf-8", "replace")
+    return len(set(out)) == 1, text, (len(out) / spent if spent > 0 else None)
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+def _never() -> bool:
+    return False
+
+
+class LlamaEngine:
+    """A loaded GGUF: implements the ChatEngine protocol (types.py). One turn at a time."""
+
+    def __init__(
+        self,
+        llm: Any,
+        model: InstalledModel,
+        plan: Plan,
+        spec: ModelSpec | None,
+        *,
+        attempt: _Attempt,
+        retries: list[str],
+        probe_rate: float | None,
+        logits_processor: LogitsProcessor | None = None,
+    ) -> None:
+        import llama_cpp
+
+        self._llm = llm
+        self._lib = llama_cpp
+        self._spec = spec
+        self._vocab = llm._model.vocab
+        self._logits_processor = logits_processor
+        self._busy = threading.Lock()
+        self._pieces: dict[int, bytes] = {}
+        self._piece_buf = ctypes.create_string_buffer(256)
+        self._rate = probe_rate or plan.expected_decode_tok_s
+        self._template = llm.metadata.get("tokenizer.chat_template") if spec is None else None
+        self.chat = spec.chat if spec else ChatFormat()
+        self._stop_ids, self._text_stops = self._stops()
+        self._abort_check: Callable[[], bool] = _never
+        self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._abort_check())
+        self.evaluated = 0
+        """Tokens llama.cpp has processed through this engine (all turns)."""
+        extra = {
+            "flash_attn": "on" if attempt.flash_attn else "off",
+            "kv_cache_type": attempt.kv_cache_type,
+            "n_batch": str(plan.n_batch),
+            "n_ubatch": str(min(attempt.n_ubatch, plan.n_batch)),
+            "prompt_format": "manifest chatml"
+            if spec
+            else ("gguf template (sandboxed)" if self._template else "chatml (default)"),
+        }
+        if retries:
+            extra["load_retry"] = "; ".join(retries)
+        if probe_rate:
+            extra["probe_decode_tok_s"] = f"{probe_rate:.1f}"
+        self.info = EngineInfo(
+            model_path=str(model.path),
+            model_name=model.name or (spec.name if spec else None),
+            quant=model.quant,
+            sha256=model.sha256,
+            backend=plan.backend if attempt.n_gpu_layers else "cpu",
+            device="CPU" if attempt.n_gpu_layers == 0 else plan.backend.upper(),
+            n_ctx=llm.n_ctx(),
+            n_ctx_train=llm._model.n_ctx_train(),
+            n_gpu_layers=attempt.n_gpu_layers,
+            n_threads=plan.n_threads,
+            extra=extra,
+        )
+
+    # ------------------------------------------------------------------ protocol
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def close(self) -> None:
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.close()
+
+    def render_prompt(self, messages: Sequence[ChatMessage], settings: GenerationSettings) -> str:
+        """The prompt text of a turn: the manifest's ChatML, else the GGUF's template in a sandbox."""
+        if self._spec is not None or not self._template:
+            return prompts.render_chatml(messages, settings, self.chat)
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llm = self._llm
+        eos, bos = llm.token_eos(), llm.token_bos()
+        formatter = Jinja2ChatFormatter(
+            template=self._template,
+            eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+        )
+        rendered = formatter(messages=prompts.as_template_messages(messages, self.chat))
+        return rendered.prompt + prompts.assistant_prefill(settings, self.chat)
+
+    def prompt_tokens(self, text: str) -> list[int]:
+        llm = self._llm
+        bos = llm.token_bos()
+        add_bos = bool(llm._model.add_bos_token()) and not (
+            bos != -1 and text.startswith(llm._model.token_get_text(bos))
+        )
+        return llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        settings: GenerationSettings,
+        control: TurnControl | None = None,
+    ) -> Iterator[StreamEvent]:
+        if self._llm is None:
+            raise RuntimeError("the engine is closed")
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError("the engine is already generating a turn")
+        try:
+            yield from self._stream(messages, settings, control or TurnControl())
+        finally:
+            self._busy.release()
+
+    # ------------------------------------------------------------------ one turn
+
+    def _stream(
+        self, messages: Sequence[ChatMessage], settings: GenerationSettings, control: TurnControl
+    ) -> Iterator[StreamEvent]:
+        t_start = time.perf_counter()
+        seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(1, 2**31 - 1)
+        tokens = self.prompt_tokens(self.render_prompt(messages, settings))
+        stats = TurnStats(prompt_tokens=len(tokens), seed=seed, budget_tokens=settings.max_thinking_tokens)
+        n_ctx = self.info.n_ctx
+        if len(tokens) >= n_ctx - 1:
+            yield StreamEvent(
+                "status", text=f"the prompt takes {len(tokens)} tokens; the context holds {n_ctx}"
+            )
+            stats.total_s = time.perf_counter() - t_start
+            yield StreamEvent("done", stop_reason="context_full", stats=stats)
+            return
+        start_eval = self.evaluated
+        cached = self._reuse_prefix(tokens)
+        stats.cached_tokens = cached
+        t_prefill = time.perf_counter()
+        finished = self._prefill(tokens[cached:], control)
+        spent = time.perf_counter() - t_prefill
+        stats.evaluated_tokens = self.evaluated - start_eval
+        if stats.evaluated_tokens and spent > 0:
+            stats.prefill_tok_s = stats.evaluated_tokens / spent
+        if not finished:
+            stats.total_s = time.perf_counter() - t_start
+            yield StreamEvent("done", stop_reason="cancelled", stats=stats)
+            return
+        backend = _LlamaBackend(self, self._sampler(settings, seed))
+        try:
+            for event in decode_turn(
+                backend, settings, control, stats, chat=self.chat, t_start=t_start, rate_hint=self._rate
+            ):
+                if event.kind == "done" and stats.decode_tok_s:
+                    self._rate = stats.decode_tok_s
+                yield event
+        finally:
+            backend.close()
+
+    def _reuse_prefix(self, tokens: list[int]) -> int:
+        """Keep the longest cached prefix of `tokens` in the KV cache (at least one token left to evaluate)."""
+        import numpy as np
+
+        llm = self._llm
+        n = min(llm.n_tokens, len(tokens))
+        differ = np.flatnonzero(llm.input_ids[:n] != np.asarray(tokens[:n], dtype=np.intc))
+        common = int(differ[0]) if len(differ) else n
+        common = min(common, len(tokens) - 1)
+        if common and not llm._ctx.kv_cache_seq_rm(-1, common, -1):
+            common = 0
+        if common == 0:
+            llm.reset()
+            llm._ctx.kv_cache_clear()
+        llm.n_tokens = common
+        return common
+
+    def _prefill(self, tokens: list[int], control: TurnControl) -> bool:
+        """Evaluate the prompt; a cancel aborts llama_decode mid-batch. False when cancelled."""
+        if control.cancelled:
+            return False
+        lib, llm = self._lib, self._llm
+        self._abort_check = lambda: control.cancelled
+        lib.llama_set_abort_callback(llm.ctx, self._abort_cb, None)
+        before = llm.n_tokens
+        try:
+            llm.eval(tokens)
+        except RuntimeError:
+            if not control.cancelled:
+                raise
+        finally:
+            lib.llama_set_abort_callback(llm.ctx, lib.ggml_abort_callback(0), None)
+            self._abort_check = _never
+            self.evaluated += llm.n_tokens - before
+        if llm.n_tokens - before < len(tokens):  # aborted mid-prompt: drop the partial batch
+            llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
+            return False
+        return not control.cancelled
+
+    def _sampler(self, settings: GenerationSettings, seed: int) -> Any:
+        """One sampler chain for the turn, every value explicit (the binding's defaults are not the model's)."""
+        from llama_cpp._internals import LlamaSampler
+
+        sampler = LlamaSampler()
+        if self._logits_processor is not None:
+            sampler.add_custom(self._custom_apply(self._logits_processor))
+        if settings.repeat_penalty != 1.0:
+            sampler.add_penalties(self._llm.n_vocab(), 64, settings.repeat_penalty, 0.0, 0.0)
+        if settings.temperature <= 0:
+            sampler.add_greedy()
+            return sampler
+        if settings.top_k > 0:
+            sampler.add_top_k(settings.top_k)
+        if settings.top_p < 1.0:
+            sampler.add_top_p(settings.top_p, 1)
+        if settings.min_p > 0.0:
+            sampler.add_min_p(settings.min_p, 1)
+        sampler.add_temp(settings.temperature)
+        sampler.add_dist(seed)
+        return sampler
+
+    def _custom_apply(self, processor: LogitsProcessor) -> Callable[[Any], None]:
+        import numpy as np
+
+        lib, llm = self._lib, self._llm
+        dtype = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
+
+        def apply(cur_p: Any) -> None:
+            size = cur_p.contents.size
+            address = ctypes.addressof(cur_p.contents.data.contents)
+            data = np.frombuffer((lib.llama_token_data * size).from_address(address), dtype=dtype)
+            data["logit"][:] = processor(llm.input_ids[: llm.n_tokens], data["logit"])
+
+        return apply
+
+    def _stops(self) -> tuple[frozenset[int], list[str]]:
+        """Stop token ids (the vocabulary's end-of-generation tokens, single-token stop strings) and the stop
+        strings that are not one token."""
+        ids: set[int] = set()
+        text: list[str] = []
+        for s in self.chat.stop:
+            toks = self._llm.tokenize(s.encode("utf-8"), add_bos=False, special=True)
+            if len(toks) == 1:
+                ids.add(toks[0])
+            else:
+                text.append(s)
+        eos = self._llm.token_eos()
+        if eos != -1:
+            ids.add(eos)
+        return frozenset(ids), text
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token (cached; control tokens render empty)."""
+        got = self._pieces.get(token)
+        if got is None:
+            buf = self._piece_buf
+            n = self._lib.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = self._lib.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+            got = buf.raw[:n]
+            self._pieces[token] = got
+        return got
+
+
+class _LlamaBackend:
+    """The turn loop's view of the engine (turn.TokenBackend), with the hot calls bound once."""
+
+    def __init__(self, engine: LlamaEngine, sampler: Any) -> None:
+        lib = engine._lib
+        self._engine = engine
+        self._llm = engine._llm
+        self._sampler = sampler
+        self._sample = lib.llama_sampler_sample
+        self._chain = sampler.sampler
+        self._ctx = engine._llm.ctx
+        self._is_eog = lib.llama_vocab_is_eog
+        self._vocab = engine._vocab
+        self._stop_ids = engine._stop_ids
+        self.n_ctx = engine.info.n_ctx
+        self.piece = engine.piece
+
+    @property
+    def n_past(self) -> int:
+        return self._llm.n_tokens
+
+    def sample(self) -> int:
+        return self._sample(self._chain, self._ctx, -1)
+
+    def is_stop(self, token: int) -> bool:
+        return token in self._stop_ids or self._is_eog(self._vocab, token)
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def eval(self, tokens: list[int]) -> None:
+        self._llm.eval(tokens)
+        self._engine.evaluated += len(tokens)
+
+    def rollback(self, n_past: int) -> None:
+        self._llm.n_tokens = n_past
+        self._llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+
+    def close(self) -> None:
+        self._sampler.close()
