@@ -159,6 +159,9 @@ class GgufInfo:
     """Weight bytes outside the blocks: token embeddings, output norm and head."""
     output_weight_bytes: int
     """Bytes of the output head (`output.weight`); 0 when it is tied to the token embeddings."""
+    n_ff: int = 0
+    """Feed-forward width (`{arch}.feed_forward_length`); 0 when absent."""
+    tensors: tuple[TensorInfo, ...] = ()
     tensor_types: dict[str, int] = field(default_factory=dict)
     """Tensor type name -> bytes of tensors of that type."""
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -384,6 +387,8 @@ def _summarise(
         layer_weight_bytes=tuple(layers.get(i, 0) for i in range(max(n_layers, len(layers)))),
         other_weight_bytes=other,
         output_weight_bytes=output,
+        n_ff=_meta_int(meta, f"{arch}.feed_forward_length"),
+        tensors=tuple(tensors),
         tensor_types=by_type,
         metadata={k: (int(v) if isinstance(v, _ArrayLength) else v) for k, v in meta.items()},
     )

@@ -177,6 +177,12 @@ class MemoryBreakdown(BaseModel):
     kv_cache_bytes: int = 0
     compute_bytes: int = 0
     overhead_bytes: int = 0
+    margin_bytes: int = 0
+    """Safety margin the planner keeps free on this device (not part of total_bytes)."""
+    available_bytes: int | None = None
+    """What the device had free when planned (RAM available, or GPU free memory)."""
+    reclaimable_bytes: int = 0
+    """Part of weights_bytes the OS can drop under pressure (file pages llama.cpp copied and never reads again)."""
 
     @property
     def total_bytes(self) -> int:
@@ -204,6 +210,12 @@ class Plan(BaseModel):
     expected_decode_tok_s: float | None = None
     reasons: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    fit: Literal["full_gpu", "partial_gpu", "cpu", "wont_fit"] | None = None
+    """Where the model runs: every layer on the GPU, some, none, or it does not fit at all."""
+    gpu_name: str | None = None
+    n_ctx_train: int | None = None
+    expected_trace_s: float | None = None
+    """Expected seconds to decode an 8k-token reasoning trace at expected_decode_tok_s."""
 
 
 # --------------------------------------------------------------------------- generation
