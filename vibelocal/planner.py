@@ -558,6 +558,8 @@ def _finish(
             warnings.append(
                 f"context {settings.ctx:,} is above the model's trained {shape.n_ctx_train:,}; capped"
             )
+    elif p.n_ctx == shape.n_ctx_train and shape.n_ctx_train < 32768:
+        reasons.append(f"context {p.n_ctx:,} tokens: the most the model was trained for")
     elif p.n_ctx >= wanted:
         reasons.append(f"context {p.n_ctx:,} tokens: room for the thinking budget, the answer and the prompt")
     else:
