@@ -55,3 +55,17 @@ def qwen2_vocab_path() -> Path:
     raise RuntimeError(
         "ggml-vocab-qwen2.gguf is missing: run .ci/run once, or set VIBELOCAL_TEST_QWEN2_VOCAB"
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_path(qwen2_vocab_path) -> Path:
+    """A 2-layer, 64-wide random-weight qwen2 GGUF with VibeThinker's tokenizer (tests/fixtures/tiny_qwen2.py),
+    written once into .cache/test-assets and reused."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+    try:
+        from tiny_qwen2 import cached_tiny_qwen2
+    finally:
+        sys.path.pop(0)
+    return cached_tiny_qwen2(qwen2_vocab_path, ROOT / ".cache" / "test-assets")
