@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,7 +119,7 @@ class _Context:
     report: Callable[[DownloadProgress], None]
     cancel: threading.Event | None
     registry: Registry
-    tried: list[str] = field(default_factory=list)
+    ref_text: str = ""
 
 
 def hub_endpoint() -> str:
@@ -156,6 +156,7 @@ def pull(
         report=progress or (lambda _p: None),
         cancel=cancel,
         registry=Registry(paths),
+        ref_text=ref.raw,
     )
     candidates = candidates_for(ref, quant, ctx)
     errors: list[ModelUnavailableError] = []
@@ -243,7 +244,7 @@ def _list_gguf(repo: str, ctx: _Context) -> list[str]:
         files = sorted({p.relative_to(s).as_posix() for s in root.glob("*") for p in s.rglob("*.gguf")})
         if not files:
             raise ModelUnavailableError(
-                f"offline, and nothing from {repo} is downloaded", hint=_ONLINE_HINT.format(ref=repo)
+                f"offline, and nothing from {repo} is downloaded", hint=_ONLINE_HINT.format(ref=ctx.ref_text)
             )
         return files
     from huggingface_hub import HfApi
@@ -279,7 +280,7 @@ def _fetch(cand: Candidate, ctx: _Context) -> InstalledModel:
         if cached_path is None:
             raise ModelUnavailableError(
                 f"offline, and {cand.repo}/{cand.file} is not downloaded",
-                hint=_ONLINE_HINT.format(ref=cand.repo + "/" + cand.file),
+                hint=_ONLINE_HINT.format(ref=ctx.ref_text),
             )
         return _use_cached(cand, cached_path, ctx)
     try:
