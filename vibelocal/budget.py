@@ -165,9 +165,11 @@ class BudgetController:
 
     def request_wrap_up(self, *, forced: bool = False) -> None:
         """Stop at the next sentence end (a user's wrap-up-now, or the engine when context runs short)."""
-        if self.wrapped:
+        if self.wrapped or self.in_grace:
+            self.hit = self.hit or forced
             return
         self.in_grace = True
+        self.grace_used = 0
         self.hit = self.hit or forced
 
     def close_allowed(self, thinking_tokens: int) -> bool:
@@ -177,6 +179,7 @@ class BudgetController:
     def reopen(self) -> None:
         """A new think block began after the wrap-up; the same per-turn budget applies."""
         self.wrapped = False
+        self.grace_used = 0
 
     def step(self, thinking_tokens: int, text: str) -> BudgetStep:
         """After one thinking token whose text is `text`."""
@@ -187,6 +190,7 @@ class BudgetController:
         if budget is not None and not self.in_grace:
             if thinking_tokens >= budget:
                 self.in_grace = True
+                self.grace_used = 0
                 self.hit = True
             elif not self.warned and budget > 0 and thinking_tokens >= self.warn_fraction * budget:
                 self.warned = True
