@@ -351,8 +351,11 @@ def _verify(gold: list[Any], target: list[Any]) -> bool:
     )
 
 
-def _shown(parsed: list[Any], fallback: str) -> str:
-    return str(parsed[0]) if parsed and not isinstance(parsed[0], str) else fallback
+def _shown(parsed: list[Any], text: str) -> str:
+    """How a side was understood: sympy's form, or the text itself when it has decimals (shown as typed)."""
+    if re.search(r"\d\.\d", text) or not parsed or isinstance(parsed[0], str):
+        return text
+    return str(parsed[0])
 
 
 def compare(answer: str, key: str) -> CheckResult:

@@ -92,6 +92,9 @@ class TutorStore:
         os.replace(tmp, path)
         return path
 
+    def delete(self, session_id: str) -> None:
+        self.path_for(session_id).unlink(missing_ok=True)
+
     def load(self, session_id: str) -> TutorRecord:
         if not _ID.match(session_id):
             raise BadInputError(f"not a tutor session id: {session_id!r}", hint="see: vibelocal tutor --list")

@@ -1,9 +1,294 @@
-"""`vibelocal tutor` (being built)."""
+"""`vibelocal tutor FILE` (work a problem with hints and exact checking) and `vibelocal tutor check` (grade answers).
+
+Exit codes of `tutor check`: 0 every pair equivalent, 1 at least one not (or unreadable), 2 usage error,
+3 the pairs file cannot be read. `tutor FILE`: 0 (solved or not: the session is saved), 3 bad problem file or
+session id, 4 model not available, 5 model failed to load, 6 the model found no answer and no key was given.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
+
+from vibelocal.cli.output import info, print_json
+from vibelocal.errors import BadInputError, ModelLoadError, ModelUnavailableError, UsageError
+
+DEFAULT_COMMAND = "start"
+HINT_WORDS = {"hint", "h", "?", "help me"}
+SOLUTION_WORDS = {"solution", "show solution", "s", "reveal"}
+QUIT_WORDS = {"quit", "q", "exit", "bye"}
+
+
+class _TutorGroup(TyperGroup):
+    """`vibelocal tutor FILE` means `vibelocal tutor start FILE`; a bare `--resume` means the latest session."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+            args = [DEFAULT_COMMAND, *args]
+        if "--resume" in args:
+            i = args.index("--resume")
+            if i + 1 == len(args) or args[i + 1].startswith("-"):
+                args.insert(i + 1, "latest")
+        return super().parse_args(ctx, args)
+
+
+def _make_session(settings: Any) -> Any:
+    from vibelocal.session import Session
+
+    return Session(settings)
+
+
+make_session: Callable[[Any], Any] = _make_session
+"""Builds the Session; tests swap it to inject a scripted engine."""
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    tutor_app = typer.Typer(
+        cls=_TutorGroup,
+        help="Work a math problem with hints and exact answer checking (offline). `vibelocal tutor FILE` starts one "
+        "(options: vibelocal tutor start --help).",
+        no_args_is_help=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @tutor_app.command(DEFAULT_COMMAND)
+    def start(
+        file: str | None = typer.Argument(None, metavar="[FILE|-]", help="The problem (Markdown; front matter `answer: ...` gives the key)."),
+        key: str | None = typer.Option(None, "--key", "-k", help="The answer key (beats the file's `answer:`)."),
+        resume: str | None = typer.Option(None, "--resume", "-r", metavar="[ID]", help="Resume a saved session (the newest unfinished one without ID)."),
+        list_sessions: bool = typer.Option(False, "--list", "-l", help="List saved tutor sessions and exit."),
+        as_json: bool = typer.Option(False, "--json", help="With --list: one JSON array."),
+        model: str | None = typer.Option(None, "--model", "-m", help="Model: an alias, OWNER/REPO:QUANT or a .gguf path."),
+        budget: str | None = typer.Option(None, "--budget", "-b", help="Thinking budget for the private solve (off, low, 8000, 90s ...)."),
+        hint_budget: str = typer.Option("1k", "--hint-budget", help="Thinking budget for each hint."),
+        prefill_think: bool | None = typer.Option(None, "--prefill-think/--no-prefill-think", help="Start the model's turns inside <think>."),
+    ) -> None:  # fmt: skip
+        """Work a problem: the model solves it privately, you type answers, ask for hints, see the solution at the end.
+
+        At the prompt type an answer, `hint`, `solution` or `quit` (Ctrl-D also saves and quits).
+        """
+        from vibelocal.budget import parse_budget
+
+        if list_sessions:
+            _list_sessions(as_json)
+            return
+        parse_budget(hint_budget)
+        settings = _settings(model, budget, prefill_think)
+        run_session(settings, file, key=key, resume=resume, hint_budget=hint_budget)
+
+    @tutor_app.command("check")
+    def check_cmd(
+        answer: str | None = typer.Option(None, "--answer", "-a", help="The answer to check."),
+        key: str | None = typer.Option(None, "--key", "-k", help="The answer key."),
+        pairs: str | None = typer.Option(None, "--pairs", "-p", metavar="FILE|-", help="One `answer<TAB>key` per line (further columns ignored; blank and # lines skipped)."),
+        as_json: bool = typer.Option(False, "--json", help="JSON out: one object per pair, one per line."),
+        timeout: float = typer.Option(5.0, "--timeout", min=0.01, help="Seconds allowed per pair."),
+    ) -> None:  # fmt: skip
+        """Is an answer mathematically equivalent to the key? Exact: 0.5 = 1/2, but 3.14 is not pi.
+
+        Exit codes: 0 every pair equivalent, 1 at least one not equivalent or unreadable, 2 usage error,
+        3 the pairs file cannot be read.
+        """
+        code = run_check(answer, key, pairs, as_json=as_json, timeout_s=timeout)
+        raise typer.Exit(code)
+
+    app.add_typer(tutor_app, name="tutor")
+
+
+def _settings(model: str | None, budget: str | None, prefill_think: bool | None) -> Any:
+    from vibelocal.budget import parse_budget
+    from vibelocal.config import load_settings
+
+    if budget is not None:
+        parse_budget(budget)
+    return load_settings({"model": model, "budget": budget, "prefill_think": prefill_think})
+
+
+# --------------------------------------------------------------------------- tutor check
+
+
+def read_pairs_text(source: str) -> str:
+    """The pairs file as text; BadInputError (exit 3) when missing, a directory, binary or not UTF-8."""
+    from pathlib import Path
+
+    from vibelocal.problem import decode_problem_bytes
+
+    if source == "-":
+        return decode_problem_bytes(sys.stdin.buffer.read(), "stdin")
+    path = Path(source)
+    if path.is_dir():
+        raise BadInputError(f"{source} is a directory, not a pairs file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise BadInputError(f"pairs file not found: {source}") from None
+    except OSError as exc:
+        raise BadInputError(f"cannot read {source}: {exc.strerror or exc}") from None
+    return decode_problem_bytes(raw, source)
+
+
+def iter_pairs(text: str) -> Iterator[tuple[int, str | None, str | None, str | None]]:
+    """(line number, answer, key, error) for each non-blank, non-# line."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2:
+            yield number, line.strip(), None, f"line {number} has no TAB between answer and key"
+        elif not fields[0].strip() or not fields[1].strip():
+            yield number, fields[0].strip(), fields[1].strip(), f"line {number} has an empty answer or key"
+        else:
+            yield number, fields[0].strip(), fields[1].strip(), None
+
+
+def run_check(
+    answer: str | None, key: str | None, pairs: str | None, *, as_json: bool, timeout_s: float
+) -> int:
+    from vibelocal.mathcheck import check
+
+    if pairs is not None and (answer is not None or key is not None):
+        raise UsageError("give either --pairs FILE or --answer and --key, not both")
+    if pairs is None:
+        if answer is None or key is None:
+            raise UsageError("give --answer and --key, or --pairs FILE")
+        result = check(answer, key, timeout_s=timeout_s)
+        if as_json:
+            print(json.dumps({"answer": answer, "key": key, **result.to_dict()}, ensure_ascii=False))
+        else:
+            print("equivalent" if result.equivalent else "not equivalent")
+            if result.error:
+                info(f"note: {result.error}")
+        return 0 if result.equivalent else 1
+    all_equal = True
+    for number, a, k, error in iter_pairs(read_pairs_text(pairs)):
+        row: dict[str, Any] = {"line": number, "answer": a, "key": k}
+        if error is None:
+            row.update(check(a or "", k or "", timeout_s=timeout_s).to_dict())
+        else:
+            row.update(equivalent=False, error=error)
+        all_equal = all_equal and row["equivalent"]
+        if as_json:
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+        else:
+            verdict = "equivalent" if row["equivalent"] else "not equivalent"
+            print("\t".join([str(number), verdict, row.get("error") or ""]).rstrip("\t"), flush=True)
+    return 0 if all_equal else 1
+
+
+# --------------------------------------------------------------------------- tutor sessions
+
+
+def _list_sessions(as_json: bool) -> None:
+    from vibelocal.paths import get_paths
+    from vibelocal.tutor_store import TutorStore
+
+    records = TutorStore(get_paths()).list()
+    if as_json:
+        print_json(
+            [
+                {"id": r.id, "title": r.title, "outcome": r.outcome, "attempts": len(r.attempts),
+                 "hints": len(r.hints), "created": r.created, "updated": r.updated, "source": r.source}
+                for r in records
+            ]
+        )  # fmt: skip
+        return
+    if not records:
+        info("no saved tutor sessions")
+        return
+    for r in records:
+        print(f"{r.id}  {r.outcome:<8}  {len(r.attempts)} attempts  {len(r.hints)} hints  {r.title}")
+
+
+def _progress(label: str) -> Callable[[int], None]:
+    tty = sys.stderr.isatty()
+
+    def show(tokens: int) -> None:
+        if tty and tokens % 8 == 0:
+            print(f"\r{label}… {tokens} tokens", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _end_progress() -> None:
+    if sys.stderr.isatty():
+        print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+
+def run_session(
+    settings: Any,
+    file: str | None,
+    *,
+    key: str | None,
+    resume: str | None,
+    hint_budget: str,
+    read_line: Callable[[str], str] = input,
+) -> None:
+    """The interactive loop: every verdict comes from the checker, every hint through the leak filter."""
+    from vibelocal.problem import read_problem
+    from vibelocal.tutor import HINT_LEVELS, Tutor, TutorOptions
+
+    if resume is not None and (file is not None or key is not None):
+        raise UsageError("--resume continues a saved session; do not give FILE or --key with it")
+    session = make_session(settings)
+    options = TutorOptions(solve_budget=settings.budget, hint_budget=hint_budget)
+    if resume is not None:
+        tutor = Tutor.resume(session, None if resume == "latest" else resume, options=options)
+    elif file is None:
+        raise UsageError("give a problem FILE (or - for stdin), --resume [ID] or --list")
+    else:
+        tutor = Tutor.start(session, read_problem(file, kind="math"), key=key, options=options)
+        tutor.save()
+    print(f"Problem:\n{tutor.record.problem}\n")
+    if tutor.phase == "needs_solution" or tutor.record.solution is None:
+        info("The model is solving the problem privately (its work stays hidden)…")
+        try:
+            tutor.solve(on_progress=_progress("solving privately"))
+        except (ModelUnavailableError, ModelLoadError):
+            if not tutor.record.attempts and resume is None:
+                tutor.store.delete(tutor.record.id)  # nothing happened yet: leave no empty session behind
+            raise
+        finally:
+            _end_progress()
+    if tutor.key_unchecked:
+        print("Note: the reference answer is the model's own; it was not checked by a person.")
+    for a in tutor.record.attempts:
+        print(f"(earlier attempt) {a.text}: {'correct' if a.correct else 'not yet'}")
+    for h in tutor.record.hints:
+        print(f"(earlier hint {h.level}) {h.text}")
+    print("Type an answer, or: hint, solution, quit.")
+    while True:
+        try:
+            line = read_line("answer> ").strip()
+        except EOFError:
+            print()
+            break
+        if not line:
+            continue
+        word = line.lower()
+        if word in QUIT_WORDS:
+            break
+        if word in HINT_WORDS:
+            level = tutor.hints_used + 1
+            title = HINT_LEVELS[min(level, len(HINT_LEVELS)) - 1][0]
+            try:
+                hint = tutor.hint(on_progress=_progress("writing a hint"))
+            finally:
+                _end_progress()
+            print(f"Hint {hint.level} ({title.lower()}): {hint.text}")
+            continue
+        if word in SOLUTION_WORDS:
+            print("Worked solution:\n" + tutor.reveal())
+            break
+        attempt = tutor.attempt(line)
+        if attempt.correct:
+            print(f"Correct! ({len(tutor.record.attempts)} attempts, {tutor.hints_used} hints)")
+            print("Type `solution` to see the worked solution, or `quit`.")
+        else:
+            print("Not yet." + (f" ({attempt.error})" if attempt.error else "") + " Try again, or ask for a hint.")
+    tutor.save()
+    info(f"Session {tutor.record.id} saved ({tutor.record.outcome}); resume: vibelocal tutor --resume {tutor.record.id}")
