@@ -24,7 +24,12 @@ PROBLEM_FILE = "---\nanswer: 42\n---\nA box holds 6 rows of 7 eggs. How many egg
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "vibelocal", *args], capture_output=True, text=True, input=stdin, env=os.environ, timeout=120
+        [sys.executable, "-m", "vibelocal", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=os.environ,
+        timeout=120,
     )
 
 

@@ -289,6 +289,12 @@ def run_session(
             print(f"Correct! ({len(tutor.record.attempts)} attempts, {tutor.hints_used} hints)")
             print("Type `solution` to see the worked solution, or `quit`.")
         else:
-            print("Not yet." + (f" ({attempt.error})" if attempt.error else "") + " Try again, or ask for a hint.")
+            print(
+                "Not yet."
+                + (f" ({attempt.error})" if attempt.error else "")
+                + " Try again, or ask for a hint."
+            )
     tutor.save()
-    info(f"Session {tutor.record.id} saved ({tutor.record.outcome}); resume: vibelocal tutor --resume {tutor.record.id}")
+    info(
+        f"Session {tutor.record.id} saved ({tutor.record.outcome}); resume: vibelocal tutor --resume {tutor.record.id}"
+    )
