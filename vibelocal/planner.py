@@ -474,7 +474,8 @@ def choose(
         if fitting:
             return fitting[-1], losers, (fitting[0] if len(fitting) > 1 else None)
     smallest = min(shapes, key=lambda s: s.weights_bytes)
-    return best_placement(smallest, hw, settings, floor=10**9), [], None
+    n_ctx = min(settings.ctx or CTX_FLOOR, smallest.n_ctx_train)
+    return place(smallest, hw, settings, n_ctx), [], None
 
 
 def plan_for_model(
@@ -552,7 +553,9 @@ def _finish(
     else:
         reasons.append(f"fits: {_need_line(p)}; {avail}")
     wanted = target_ctx(settings, shape.n_ctx_train)
-    if settings.ctx is not None:
+    if not p.fits:
+        reasons.append(f"context {p.n_ctx:,} tokens: the shortest worth planning, and still too much")
+    elif settings.ctx is not None:
         reasons.append(f"context {p.n_ctx:,} tokens, as set")
         if settings.ctx > shape.n_ctx_train:
             warnings.append(
@@ -564,7 +567,7 @@ def _finish(
         reasons.append(f"context {p.n_ctx:,} tokens: room for the thinking budget, the answer and the prompt")
     else:
         reasons.append(f"context {p.n_ctx:,} tokens: the longest that fits ({wanted:,} wanted)")
-    if p.n_ctx < CTX_WANTED and shape.n_ctx_train >= CTX_WANTED:
+    if p.fits and p.n_ctx < CTX_WANTED and shape.n_ctx_train >= CTX_WANTED:
         warnings.append(f"context below {CTX_WANTED:,} tokens: long reasoning traces will be cut short")
     if p.n_gpu > L:
         reasons.append(f"all {L} layers and the output head on {p.gpu.name if p.gpu else 'the GPU'}")

@@ -135,6 +135,11 @@ def _plan_lines(report: dict[str, Any]) -> list[str]:
         f"{_gb(h['kv_cache_bytes'])}, compute {_gb(h['compute_bytes'])}, overhead {_gb(h['overhead_bytes'])}; "
         f"{_gb(h['margin_bytes'])} kept free of {_gb(h['available_bytes'])} available",
     ]
+    if h["reclaimable_bytes"]:
+        lines.append(
+            f"         ({_gb(h['reclaimable_bytes'])} of the weights are file pages llama.cpp copied into a faster "
+            "layout; the OS can drop them)"
+        )
     if p["memory"]["device_bytes"]:
         lines.append(
             f"  GPU    {_gb(p['memory']['device_bytes'])}: weights {_gb(d['weights_bytes'])}, KV cache "
