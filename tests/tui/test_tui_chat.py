@@ -1,0 +1,210 @@
+"""Pilot tests of the chat app with a scripted engine: streaming, thinking panel, stop, budget keys, copy."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ANSWER, THINKING
+from tui_helpers import wait_for, wait_idle
+
+from vibelocal.history import History
+from vibelocal.paths import get_paths
+from vibelocal.scripted import WRAP_UP_TEXT, Script, ScriptedEngine, pieces
+from vibelocal.tui.app import VibelocalApp
+from vibelocal.tui.widgets.meter import BudgetMeter
+from vibelocal.tui.widgets.prompt import PromptInput
+
+pytestmark = pytest.mark.anyio
+SIZE = (110, 36)
+LONG_THINKING = "Consider every case carefully and check each one again. " * 60  # ~600 tokens
+
+
+async def send(pilot, text: str) -> None:
+    pilot.app.chat.query_one(PromptInput).focus()
+    await pilot.press(*text, "enter")
+
+
+async def test_streams_thinking_then_answer_and_keeps_both(make_session):
+    engine = ScriptedEngine(Script(LONG_THINKING, ANSWER), tokens_per_s=400)
+    app = VibelocalApp(make_session(engine))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "on CPU" in app.chat.model_label)
+        await send(pilot, "what is 6*7?")
+        reply = app.chat.last_reply()
+        # while thinking: the panel is open, live, counting tokens, and the meter shows the budget
+        await wait_for(pilot, lambda: reply.panel.tokens >= 20)
+        assert not reply.panel.collapsed and reply.panel.is_live
+        assert reply.panel.title.startswith("Thinking… ")
+        meter = app.chat.query_one(BudgetMeter)
+        assert meter.display and "/ 8,192 tokens" in meter.line
+        assert reply.answer == ""
+        await wait_idle(pilot, app)
+        # once the answer starts the panel collapses to a summary that can be re-opened
+        total = len(pieces(LONG_THINKING))
+        assert reply.panel.collapsed and not reply.panel.is_live
+        assert reply.panel.title == f"Thought for {total:,} tokens"
+        assert reply.thinking == LONG_THINKING and reply.answer == ANSWER
+        assert "6 × 7 = 42" in reply.markdown.source and "**42**" in reply.markdown.source  # LaTeX as Unicode
+        assert not meter.display
+        assert "tok/s" in str(reply.footer.render()) and "CPU" in str(reply.footer.render())
+        await pilot.press("ctrl+t")
+        assert not reply.panel.collapsed
+        await pilot.press("ctrl+t")
+        assert reply.panel.collapsed
+        # stored with its thinking apart and a reproducibility record
+        (conv,) = app.history.conversations()
+        user, stored = app.history.messages(conv.id)
+        assert (user.role, user.content) == ("user", "what is 6*7?")
+        assert (stored.thinking, stored.content, stored.status) == (LONG_THINKING, ANSWER, "complete")
+        assert stored.record["thinking_tokens"] == total and stored.record["device"] == "CPU"
+        assert stored.record["budget"]["label"] == "medium"
+
+
+async def test_show_thinking_off_keeps_the_panel_closed_while_streaming(make_session):
+    engine = ScriptedEngine(Script(LONG_THINKING, ANSWER), tokens_per_s=400)
+    app = VibelocalApp(make_session(engine, show_thinking=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "q")
+        reply = app.chat.last_reply()
+        await wait_for(pilot, lambda: reply.panel.tokens >= 10)
+        assert reply.panel.collapsed and reply.panel.title.startswith("Thinking… ")
+        await wait_idle(pilot, app)
+
+
+async def test_escape_stops_and_keeps_the_partial_answer(make_session):
+    answer = "word " * 400
+    engine = ScriptedEngine(Script("short thought", answer), tokens_per_s=300)
+    app = VibelocalApp(make_session(engine))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "talk")
+        reply = app.chat.last_reply()
+        await wait_for(pilot, lambda: len(reply.answer) > 20)
+        await pilot.press("escape")
+        await wait_idle(pilot, app)
+        assert reply.status == "stopped" and "stopped" in str(reply.footer.render())
+        assert 0 < len(reply.answer) < len(answer) and answer.startswith(reply.answer)
+        stored = app.history.messages(1)[-1]
+        assert (stored.status, stored.stop_reason, stored.content) == ("stopped", "cancelled", reply.answer)
+        # the next question goes out with the partial answer and no thinking
+        await send(pilot, "again")
+        await wait_idle(pilot, app)
+        sent = engine.turns[-1]
+        assert [(msg.role, msg.content) for msg in sent] == [
+            ("user", "talk"),
+            ("assistant", reply.answer),
+            ("user", "again"),
+        ]
+
+
+async def test_extend_key_gives_the_budget_2k_more(make_session):
+    engine = ScriptedEngine(Script(LONG_THINKING, ANSWER), tokens_per_s=300)
+    app = VibelocalApp(make_session(engine, budget="100"))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "q")
+        reply = app.chat.last_reply()
+        await wait_for(pilot, lambda: reply.panel.tokens >= 5)
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: "/ 2,148 tokens" in app.chat.query_one(BudgetMeter).line)
+        await wait_idle(pilot, app)
+        total = len(pieces(LONG_THINKING))
+        assert total > 100 and reply.panel.tokens == total  # without the extension thinking stops at 100
+        assert reply.thinking == LONG_THINKING
+        record = app.history.messages(1)[-1].record
+        assert record["budget"]["thinking_tokens"] == 2148 and record["thinking_tokens"] == total
+
+
+async def test_without_extension_the_small_budget_wraps_up(make_session):
+    engine = ScriptedEngine(Script(LONG_THINKING, ANSWER))
+    app = VibelocalApp(make_session(engine, budget="100"))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "q")
+        await wait_idle(pilot, app)
+        reply = app.chat.last_reply()
+        assert reply.thinking.endswith(WRAP_UP_TEXT) and reply.panel.tokens == 100
+
+
+async def test_wrap_up_key_ends_thinking_and_answers(make_session):
+    engine = ScriptedEngine(Script(LONG_THINKING, ANSWER), tokens_per_s=300)
+    app = VibelocalApp(make_session(engine))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "q")
+        reply = app.chat.last_reply()
+        await wait_for(pilot, lambda: reply.panel.tokens >= 5)
+        await pilot.press("ctrl+f")
+        await wait_idle(pilot, app)
+        assert reply.thinking.endswith(WRAP_UP_TEXT)
+        assert len(reply.thinking) < len(LONG_THINKING)
+        assert reply.answer == ANSWER and reply.status == "complete"
+
+
+async def test_copy_answer_and_final_answer(make_session):
+    app = VibelocalApp(make_session())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")  # nothing yet: a warning, no crash
+        await send(pilot, "6*7?")
+        await wait_idle(pilot, app)
+        await pilot.press("ctrl+o")
+        assert app.clipboard == ANSWER
+        await pilot.press("ctrl+g")
+        assert app.clipboard == "42"
+
+
+async def test_enter_sends_and_shift_enter_or_ctrl_j_add_lines(make_session):
+    engine = ScriptedEngine(Script("", "ok"))
+    app = VibelocalApp(make_session(engine))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a", "shift+enter", "b", "ctrl+j", "c")
+        assert app.chat.query_one(PromptInput).text == "a\nb\nc"
+        await pilot.press("enter")
+        await wait_idle(pilot, app)
+        assert app.chat.query_one(PromptInput).text == ""
+        assert engine.turns[-1][-1].content == "a\nb\nc"
+
+
+async def test_typing_while_it_generates_stays_in_the_input(make_session):
+    engine = ScriptedEngine(Script(LONG_THINKING * 5, ANSWER), tokens_per_s=200)
+    app = VibelocalApp(make_session(engine))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "q")
+        reply = app.chat.last_reply()
+        await wait_for(pilot, lambda: reply.panel.tokens >= 5)
+        await pilot.press(*"next one")
+        assert app.chat.query_one(PromptInput).text == "next one"
+        await pilot.press("enter")  # refused while answering: the text stays
+        await pilot.pause()
+        assert app.chat.query_one(PromptInput).text == "next one"
+        assert app.chat.active is not None and len(engine.turns) == 1
+        await pilot.press("escape")
+        await wait_idle(pilot, app)
+
+
+async def test_quit_mid_reply_keeps_what_streamed(make_session):
+    engine = ScriptedEngine(Script(LONG_THINKING, ANSWER), tokens_per_s=300)
+    app = VibelocalApp(make_session(engine))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "q")
+        reply = app.chat.last_reply()
+        await wait_for(pilot, lambda: reply.panel.tokens >= 10)
+        await pilot.press("ctrl+q")
+    with History(get_paths().history_db) as history:
+        user, stored = history.messages(1)
+        assert user.content == "q"
+        assert stored.status == "stopped" and stored.thinking and LONG_THINKING.startswith(stored.thinking)
+
+
+async def test_an_engine_error_mid_reply_is_shown_and_stored(make_session):
+    class Broken(ScriptedEngine):
+        def stream(self, messages, settings, control=None):
+            for event in super().stream(messages, settings, control):
+                if event.kind == "answer":
+                    raise RuntimeError("the GPU caught fire")
+                yield event
+
+    app = VibelocalApp(make_session(Broken(Script(THINKING, ANSWER))))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "q")
+        await wait_idle(pilot, app)
+        reply = app.chat.last_reply()
+        assert reply.status == "error" and "RuntimeError: the GPU caught fire" in str(reply.footer.render())
+        stored = app.history.messages(1)[-1]
+        assert (stored.status, stored.thinking, stored.content) == ("error", THINKING, "")
+        assert stored.record == {"error": "RuntimeError: the GPU caught fire"}

@@ -1,0 +1,1 @@
+"""The Textual chat app: imported lazily by the CLI so `vibelocal --help` never loads Textual."""

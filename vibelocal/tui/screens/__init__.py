@@ -1,0 +1,1 @@
+"""Screens of the chat app: chat, first-run setup, settings, help, dialogs (and the tutor's own screen)."""

@@ -1,0 +1,1 @@
+"""Widgets of the chat app: prompt input, replies with their thinking panel, budget meter, stats, sidebar."""

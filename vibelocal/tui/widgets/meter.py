@@ -1,0 +1,91 @@
+"""The budget meter (thinking tokens against the budget, ETA) and the stats line (tok/s, TTFT, device, quant)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Static
+
+from vibelocal.types import EngineInfo, TurnStats
+
+BAR_WIDTH = 24
+
+
+def _bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    filled = round(max(0.0, min(1.0, fraction)) * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def budget_line(
+    tokens: int,
+    budget: int | None,
+    rate: float | None,
+    *,
+    time_budget_s: float | None = None,
+    elapsed_s: float | None = None,
+    note: str = "",
+) -> str:
+    """`Thinking ███░░ 1,234 / 8,192 tokens · ETA 0:35` (ETA at the current rate); time and unlimited budgets too."""
+    if budget is not None and budget > 0:
+        eta = f" · ETA {_duration((budget - tokens) / rate)}" if rate and budget > tokens else ""
+        line = f"Thinking {_bar(tokens / budget)} {tokens:,} / {budget:,} tokens{eta}"
+    elif time_budget_s:
+        spent = elapsed_s or 0.0
+        line = f"Thinking {_bar(spent / time_budget_s)} {_duration(spent)} / {_duration(time_budget_s)} · {tokens:,} tokens"
+    else:
+        line = f"Thinking {tokens:,} tokens · no budget"
+    return f"{line} · {note}" if note else line
+
+
+def stats_line(stats: TurnStats | None, info: EngineInfo | None, *, live: bool = False) -> str:
+    """`23.4 tok/s · TTFT 0.41s · 812 tokens · CPU · Q4_K_M`; missing numbers are left out."""
+    parts: list[str] = []
+    if stats is not None:
+        if stats.decode_tok_s:
+            parts.append(f"{stats.decode_tok_s:.1f} tok/s")
+        if stats.ttft_s is not None:
+            parts.append(f"TTFT {stats.ttft_s:.2f}s")
+        total = stats.thinking_tokens + stats.answer_tokens
+        if total:
+            parts.append(f"{total:,} tokens ({stats.thinking_tokens:,} thinking)")
+    if info is not None:
+        parts.append(info.device)
+        if info.quant:
+            parts.append(info.quant)
+    return ("… " if live else "") + " · ".join(parts)
+
+
+def record_footer(record: dict[str, Any]) -> str:
+    """The stats line of a stored reply, from its reproducibility record."""
+    stats = TurnStats(
+        thinking_tokens=int(record.get("thinking_tokens") or 0),
+        answer_tokens=int(record.get("answer_tokens") or 0),
+        ttft_s=record.get("ttft_s"),
+        decode_tok_s=record.get("tok_s"),
+    )
+    info = EngineInfo(model_path="", quant=record.get("quant"), device=record.get("device") or "")
+    return stats_line(stats, info if record.get("device") else None).strip(" ·")
+
+
+class BudgetMeter(Widget):
+    """Shown while a turn thinks; the screen feeds it counts, the widget only formats."""
+
+    line: reactive[str] = reactive("")
+
+    def render(self) -> Text:
+        return Text(self.line, no_wrap=True, overflow="ellipsis")
+
+
+class StatsBar(Static):
+    """The bottom line: the loaded model, then the live or last turn's numbers."""
+
+    def show(self, model: str, detail: str = "") -> None:
+        self.update(Text(f"{model}  {detail}".rstrip(), no_wrap=True, overflow="ellipsis"))

@@ -1,0 +1,75 @@
+"""The thinking panel: a collapsible block above the answer with a live tail and a token counter."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Collapsible
+
+TAIL_LINES = 6
+"""Lines of the live tail shown while the model thinks."""
+
+
+def thinking_title(tokens: int, *, live: bool, truncated: bool = False) -> str:
+    """The panel's title: a running counter while thinking, a summary once the answer starts."""
+    count = f"{tokens:,} token{'s' if tokens != 1 else ''}"
+    if live:
+        return f"Thinking… {count}"
+    return f"Thought for {count}" + (" (cut off)" if truncated else "")
+
+
+class ThinkingBody(Widget):
+    """The thinking text: only its last few wrapped lines while live, all of it once the panel is re-opened."""
+
+    text: reactive[str] = reactive("", layout=True)
+    live: reactive[bool] = reactive(True, layout=True)
+
+    def render(self) -> Text:
+        if not self.live:
+            return Text(self.text.strip("\n"), end="")
+        width = max(self.size.width, 20)
+        tail = self.text[-width * TAIL_LINES * 2 :].strip("\n")
+        lines = Text(tail).wrap(self.app.console, width)
+        return Text("\n", end="").join(lines[-TAIL_LINES:])
+
+
+class ThinkingPanel(Collapsible):
+    """Holds one reply's thinking. Text arrives in batches through `append`; `finish` collapses it."""
+
+    def __init__(self, text: str = "", *, tokens: int = 0, live: bool = True, expanded: bool = True) -> None:
+        self._body = ThinkingBody(classes="thinking-body")
+        super().__init__(self._body, title=thinking_title(tokens, live=live), collapsed=not expanded)
+        self._text = text
+        self.tokens = tokens
+        self.is_live = live
+        self.add_class("-live" if live else "-done")
+
+    def on_mount(self) -> None:
+        self._body.live = self.is_live
+        self._body.text = self._text
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    def append(self, text: str, tokens: int) -> None:
+        self._text += text
+        self.tokens = tokens
+        self._body.text = self._text
+        self.title = thinking_title(tokens, live=True)
+
+    def set_tokens(self, tokens: int) -> None:
+        self.tokens = tokens
+        self.title = thinking_title(tokens, live=self.is_live)
+
+    def finish(self, *, truncated: bool = False) -> None:
+        """The answer started (or the turn ended): collapse, and show the full text when re-opened."""
+        if not self.is_live:
+            return
+        self.is_live = False
+        self.remove_class("-live")
+        self.add_class("-done")
+        self._body.live = False
+        self.title = thinking_title(self.tokens, live=False, truncated=truncated)
+        self.collapsed = True
