@@ -257,3 +257,31 @@ def test_pull_asks_on_a_tty(hub, monkeypatch, answer, code):
     assert "Download SmolLM2 test Q4_1 (98.36 MB)?" in result.stderr
     assert ("smol-test:Q4_1" in result.stdout) == (code == 0)
     assert (hub.counters.body_bytes > 0) == (code == 0)
+
+
+def test_plain_and_rich_progress_render_every_phase(capsys):
+    from vibelocal.cli.pull import _PlainProgress, _RichProgress
+    from vibelocal.download import DownloadProgress
+
+    total = 1_000_000
+    events = [
+        DownloadProgress("m.gguf", n, total, speed_bps=1e6, eta_s=(total - n) / 1e6)
+        for n in range(0, total + 1, 50_000)
+    ]
+    events += [
+        DownloadProgress("m.gguf", 0, None, note="connection dropped at 1 MB; retrying in 1s (1/5)"),
+        DownloadProgress("m.gguf", total, total, phase="verify"),
+        DownloadProgress("m.gguf", total, total, phase="cached"),
+    ]
+    plain = _PlainProgress()
+    for e in events:
+        plain(e)
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if "%" in line][-1] == "m.gguf: 1.00 MB / 1.00 MB (100%, 1.00 MB/s)"
+    assert len([line for line in err if "%" in line]) == 11  # one per 10% step, not one per event
+    assert "m.gguf: connection dropped at 1 MB; retrying in 1s (1/5)" in err
+    assert err[-2:] == ["m.gguf: verifying checksum…", "m.gguf: already downloaded and verified"]
+    with _RichProgress() as bar:
+        for e in events:
+            bar(e)
+    assert "already downloaded and verified" in capsys.readouterr().err
