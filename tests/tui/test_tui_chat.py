@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ANSWER, THINKING
-from tui_helpers import wait_for, wait_idle
+from tui_helpers import ANSWER, THINKING, wait_for, wait_idle
 
 from vibelocal.history import History
 from vibelocal.paths import get_paths

@@ -61,6 +61,7 @@ class SetupScreen(Screen[bool]):
     """Shown when no model is installed; dismisses with True once a model is downloaded and verified."""
 
     BINDINGS = [Binding("escape", "cancel_download", "Cancel download")]
+    AUTO_FOCUS = "#download"
 
     app: VibelocalApp
 
@@ -84,7 +85,6 @@ class SetupScreen(Screen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#progress", ProgressBar).display = False
-        self.query_one("#download", Button).focus()
         self.describe()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="setup-plan")

@@ -1,0 +1,100 @@
+"""First run without a model: the setup screen shows the plan, downloads from a local hub, cancels and resumes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hubserver import HubServer
+from tui_helpers import ANSWER, HARDWARE, THINKING, wait_for
+
+from vibelocal.config import load_settings
+from vibelocal.paths import get_paths
+from vibelocal.scripted import Script, ScriptedEngine
+from vibelocal.session import Session
+from vibelocal.store import Registry
+from vibelocal.tui.app import VibelocalApp
+from vibelocal.tui.screens.setup import SetupScreen
+
+pytestmark = pytest.mark.anyio
+SIZE = (110, 36)
+REPO = "test-org/smol-GGUF"
+
+
+def write_manifest(file: str, size: int) -> None:
+    folder = get_paths().config_dir / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "smol-test.toml").write_text(
+        f"""name = "smol-test"
+display_name = "SmolLM2 test"
+default_quant = "Q4_1"
+[architecture]
+name = "llama"
+n_layers = 30
+hidden_size = 576
+n_heads = 9
+n_kv_heads = 3
+head_dim = 64
+vocab_size = 49152
+context_length = 8192
+[[sources]]
+repo = "{REPO}"
+files = [{{ quant = "Q4_1", file = "{file}", size_bytes = {size} }}]
+"""
+    )
+
+
+def text_of(screen, selector: str) -> str:
+    found = screen.query(selector)  # empty until the screen has composed
+    return str(found.first().render()) if found else ""
+
+
+async def test_no_model_opens_setup_with_the_plan():
+    session = Session(load_settings(), engine_loader=None, hardware=HARDWARE)  # vibethinker-3b, not installed
+    app = VibelocalApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+        screen = app.screen
+        await wait_for(pilot, lambda: "Recommended" in text_of(screen, "#plan"))
+        plan = text_of(screen, "#plan")
+        assert "Recommended: VibeThinker-3B Q" in plan and "GB download" in plan
+        assert "Expected speed: about" in plan
+        assert "Test CPU, 4 cores · RAM 16.0 GB" in text_of(screen, "#hardware")
+        assert app.chat.model_label == "no model"
+
+
+async def test_download_cancel_resume_then_chat(smollm2_path: Path, monkeypatch):
+    size = smollm2_path.stat().st_size
+    write_manifest(smollm2_path.name, size)
+    engine = ScriptedEngine(Script(THINKING, ANSWER))
+    with HubServer() as hub:
+        hub.add_file(REPO, smollm2_path.name, smollm2_path)
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        session = Session(
+            load_settings({"model": "smol-test"}), engine_loader=lambda *_: engine, hardware=HARDWARE
+        )
+        app = VibelocalApp(session)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+            screen = app.screen
+            await wait_for(pilot, lambda: "Recommended" in text_of(screen, "#plan"))
+            hub.fault("stall", after_bytes=size // 3, stall_s=1.0)
+            await pilot.click("#download")
+            await wait_for(
+                pilot,
+                lambda: (
+                    "MB" in text_of(screen, "#download-status") or "GB" in text_of(screen, "#download-status")
+                ),
+            )
+            await pilot.click("#cancel")
+            await wait_for(pilot, lambda: "cancelled" in text_of(screen, "#download-status"))
+            assert str(screen.query_one("#download").label) == "Resume download"
+            assert Registry(get_paths()).list() == []
+            first_bytes = hub.counters.body_bytes
+            assert 0 < first_bytes < size
+            await pilot.click("#download")
+            await wait_for(pilot, lambda: app.screen is app.chat)
+            await wait_for(pilot, lambda: app.chat.model_label.startswith("smol-test:Q4_1"))
+        (installed,) = Registry(get_paths()).list()
+        assert installed.verified and installed.size_bytes == size
+        assert hub.counters.body_bytes < size + first_bytes  # resumed, not started over
