@@ -215,9 +215,11 @@ def test_dropped_connection_resumes_fetching_only_the_missing_bytes(hub, catalog
 def test_stall_is_treated_as_a_drop_and_resumed(hub, catalog, smol):
     hub.fault("stall", after_bytes=25_000_000, stall_s=20)
     notes = []
-    model = do_pull("smol-test", catalog, progress=lambda p: p.note and notes.append(p.note))
+    model = do_pull("smol-test", catalog, progress=lambda p: p.note and notes.append(p))
     assert model.sha256 == smol.sha256
-    assert any("stalled" in n for n in notes)
+    stalled = [p for p in notes if "stalled" in p.note]
+    assert len(stalled) == 1  # and the note keeps the counts, so a progress bar does not jump back to zero
+    assert (stalled[0].downloaded_bytes, stalled[0].total_bytes) == (25_000_000, smol.size)
     assert hub.counters.body_bytes <= smol.size + SLACK
     assert len(hub.counters.gets()) == 2
 

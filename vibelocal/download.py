@@ -10,22 +10,18 @@ files land where every other hub-aware tool looks. Transfers are always plain HT
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
 
 from vibelocal import __version__
 from vibelocal.catalog import ModelRef
 from vibelocal.errors import (
     DiskSpaceError,
     DownloadError,
-    ExitCode,
     IntegrityError,
     ModelUnavailableError,
     UnknownModelError,
@@ -40,62 +36,27 @@ from vibelocal.store import (
     model_from_path,
     quant_from_name,
 )
+from vibelocal.transfer import (
+    RETRY_STATUS,
+    DownloadCancelled,
+    DownloadOptions,
+    DownloadProgress,
+    HubUnreachable,
+    Meter,
+    Transfer,
+    backoff,
+    fetch_resumable,
+    format_bytes,
+    http_status,
+    is_transient,
+    reason,
+)
 from vibelocal.types import InstalledModel, ModelSpec
 
-Phase = Literal["download", "verify", "cached"]
+__all__ = ["DownloadCancelled", "DownloadOptions", "DownloadProgress", "HubUnreachable", "pull", "pick_gguf"]
+
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _TRUE = {"1", "on", "yes", "true"}
-
-
-@dataclass(frozen=True)
-class DownloadProgress:
-    """One progress report. `note` carries a human-readable event (a retry, a resume, a fallback source)."""
-
-    file: str
-    downloaded_bytes: int
-    total_bytes: int | None
-    speed_bps: float | None = None
-    eta_s: float | None = None
-    phase: Phase = "download"
-    resumed_from: int = 0
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class DownloadOptions:
-    """Knobs for the transfer; the defaults suit real networks, tests shrink the timeouts."""
-
-    stall_timeout_s: float | None = None
-    """No bytes for this long counts as a dropped connection (resumed). Default: $HF_HUB_DOWNLOAD_TIMEOUT or 30."""
-    metadata_timeout_s: float = 15.0
-    """Timeout of the metadata (HEAD) and listing requests."""
-    max_attempts: int = 6
-    """Consecutive failed attempts (5xx, drops, stalls) before giving up; any progress resets the count."""
-    backoff_s: float = 1.0
-    """First retry delay; doubles per failed attempt up to `max_backoff_s`."""
-    max_backoff_s: float = 30.0
-    disk_margin_bytes: int = 256 * 1024 * 1024
-    """Free space kept beyond the file's size."""
-    free_bytes: Callable[[Path], int] | None = None
-    """Free space of the filesystem holding a directory (default: shutil.disk_usage)."""
-    revision: str = "main"
-
-    def stall_timeout(self) -> float:
-        if self.stall_timeout_s is not None:
-            return self.stall_timeout_s
-        with contextlib.suppress(ValueError):
-            return float(os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT", ""))
-        return 30.0
-
-
-class DownloadCancelled(DownloadError):
-    """The user stopped the download; the partial file is kept and the next pull resumes it."""
-
-    exit_code = ExitCode.INTERRUPTED
-
-
-class HubUnreachable(DownloadError):
-    """Retries ran out on network errors, stalls or 5xx answers (a cached copy may still serve)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +81,9 @@ class _Context:
     cancel: threading.Event | None
     registry: Registry
     ref_text: str = ""
+
+    def transfer(self, cand: Candidate) -> Transfer:
+        return Transfer(cand.file, f"{cand.repo}/{cand.file}", self.options, self.report, self.cancel)
 
 
 def hub_endpoint() -> str:
@@ -257,7 +221,7 @@ def _list_gguf(repo: str, ctx: _Context) -> list[str]:
     except HfHubHTTPError as exc:
         raise _http_error(exc, repo, None) from None
     except Exception as exc:  # network failures of the listing call
-        raise DownloadError(f"cannot list {repo} at {ctx.endpoint}: {_reason(exc)}", hint=_NET_HINT) from None
+        raise DownloadError(f"cannot list {repo} at {ctx.endpoint}: {reason(exc)}", hint=_NET_HINT) from None
 
 
 # --------------------------------------------------------------------------- one file
@@ -391,13 +355,13 @@ def _metadata(cand: Candidate, ctx: _Context) -> tuple[CachedFile, str, str, int
             )
             break
         except HfHubHTTPError as exc:
-            if _status(exc) not in _RETRY_STATUS:
+            if http_status(exc) not in RETRY_STATUS:
                 raise _http_error(exc, cand.repo, cand.file) from None
-            failures = _backoff(failures, f"{cand.repo}: HTTP {_status(exc)}", cand, ctx)
+            failures = backoff(failures, f"{cand.repo}: HTTP {http_status(exc)}", ctx.transfer(cand))
         except Exception as exc:
-            if not _is_transient(exc):
+            if not is_transient(exc):
                 raise
-            failures = _backoff(failures, f"{ctx.endpoint}: {_reason(exc)}", cand, ctx, limit=3)
+            failures = backoff(failures, f"{ctx.endpoint}: {reason(exc)}", ctx.transfer(cand), limit=3)
     if not meta.commit_hash or not meta.etag:
         raise DownloadError(
             f"{ctx.endpoint} did not answer like a Hugging Face hub (no X-Repo-Commit or ETag for {cand.file})",
@@ -443,7 +407,7 @@ def _disk_free(path: Path) -> int:
 def _verify(path: Path, algorithm: str, digest: str, name: str, size: int, ctx: _Context) -> bool:
     if path.stat().st_size != size:
         return False
-    meter = _Meter(name, size, ctx.report, phase="verify")
+    meter = Meter(name, size, ctx.report, phase="verify")
     actual = file_digest(path, algorithm, on_bytes=meter.update)
     meter.done(size)
     return actual == digest
@@ -452,11 +416,8 @@ def _verify(path: Path, algorithm: str, digest: str, name: str, size: int, ctx: 
 # --------------------------------------------------------------------------- the transfer
 
 
-_RETRY_STATUS = {408, 429, 500, 502, 503, 504}
-
-
 def _download(entry: CachedFile, size: int, cand: Candidate, ctx: _Context) -> None:
-    """Fill `entry.incomplete` up to `size` bytes, resuming with Range; retries drops, stalls and 5xx."""
+    """Fill the blob's `.incomplete` file through huggingface_hub's session, resuming what is there."""
     from huggingface_hub import hf_hub_url
     from huggingface_hub.errors import HfHubHTTPError
     from huggingface_hub.utils import build_hf_headers
@@ -464,131 +425,17 @@ def _download(entry: CachedFile, size: int, cand: Candidate, ctx: _Context) -> N
     url = hf_hub_url(cand.repo, cand.file, revision=entry.commit, endpoint=ctx.endpoint)
     headers = build_hf_headers(library_name="vibelocal", library_version=__version__)
     headers["Accept-Encoding"] = "identity"
-    entry.incomplete.parent.mkdir(parents=True, exist_ok=True)
-    first = entry.incomplete.stat().st_size if entry.incomplete.exists() else 0
-    meter = _Meter(cand.file, size, ctx.report, start=first)
-    if first:
-        meter.note(f"resuming at {format_bytes(first)} of {format_bytes(size)}")
-    failures = 0
-    while True:
-        have = entry.incomplete.stat().st_size if entry.incomplete.exists() else 0
-        if have > size:
-            entry.incomplete.unlink()
-            have = 0
-        if have == size:
-            meter.done(size)
-            return
-        before = have
-        try:
-            _get_range(url, headers, entry.incomplete, have, size, meter, ctx)
-        except HfHubHTTPError as exc:
-            if _status(exc) not in _RETRY_STATUS:
-                raise _http_error(exc, cand.repo, cand.file) from None
-            failures = _backoff(failures, f"HTTP {_status(exc)}", cand, ctx)
-        except Exception as exc:
-            if not _is_transient(exc):
-                raise
-            got = entry.incomplete.stat().st_size - before if entry.incomplete.exists() else 0
-            kept = entry.incomplete.stat().st_size if entry.incomplete.exists() else 0
-            why = "stalled" if "timeout" in type(exc).__name__.lower() else "dropped"
-            failures = _backoff(
-                0 if got > 0 else failures, f"connection {why} at {format_bytes(kept)}", cand, ctx
-            )
-
-
-def _get_range(
-    url: str, headers: dict[str, str], target: Path, have: int, size: int, meter: _Meter, ctx: _Context
-) -> None:
-    from huggingface_hub.utils import get_session, hf_raise_for_status
-
-    httpx = _httpx()
-    request_headers = dict(headers)
-    if have:
-        request_headers["Range"] = f"bytes={have}-"
-    stall = ctx.options.stall_timeout()
-    timeout = httpx.Timeout(stall, connect=min(stall, ctx.options.metadata_timeout_s))
-    with get_session().stream("GET", url, headers=request_headers, timeout=timeout) as response:
-        hf_raise_for_status(response)
-        start = 0
-        if response.status_code == 206:
-            m = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
-            start = int(m.group(1)) if m else -1
-            if not 0 <= start <= have:
-                raise DownloadError(
-                    f"the server answered an unexpected range ({response.headers.get('Content-Range')})"
-                )
-        with target.open("r+b" if target.exists() else "wb") as fh:
-            fh.seek(start)
-            fh.truncate()  # a 200 (Range ignored) restarts at 0; a 206 continues where it says
-            meter.position(start)
-            for chunk in response.iter_bytes():  # as received, so a drop loses no buffered bytes
-                if ctx.cancel is not None and ctx.cancel.is_set():
-                    fh.flush()
-                    raise DownloadCancelled(
-                        f"download of {meter.base.file} stopped at {format_bytes(fh.tell())} of {format_bytes(size)}",
-                        hint="the partial file is kept: run the same pull again to resume",
-                    )
-                fh.write(chunk)
-                meter.update(fh.tell())
-                if fh.tell() > size:
-                    raise DownloadError(f"the server sent more than the expected {size} bytes")
-
-
-def _backoff(failures: int, why: str, cand: Candidate, ctx: _Context, limit: int | None = None) -> int:
-    """Count a failed attempt, wait (exponentially, cancellable), or raise when attempts are used up."""
-    failures += 1
-    limit = min(limit or ctx.options.max_attempts, ctx.options.max_attempts)
-    if failures >= limit:
-        raise HubUnreachable(
-            f"download of {cand.repo}/{cand.file} failed after {failures} attempts ({why})",
-            hint="run the same pull again: it resumes where it stopped",
-        )
-    delay = min(ctx.options.backoff_s * 2 ** (failures - 1), ctx.options.max_backoff_s)
-    ctx.report(
-        DownloadProgress(cand.file, 0, None, note=f"{why}; retrying in {delay:.0f}s ({failures}/{limit - 1})")
-    )
-    if ctx.cancel is not None:
-        if ctx.cancel.wait(delay):
-            raise DownloadCancelled(
-                f"download of {cand.file} cancelled", hint="run the same pull again to resume"
-            )
-    else:
-        time.sleep(delay)
-    return failures
-
-
-def _httpx() -> Any:
-    """The HTTP library huggingface_hub's session is built on (httpx2 in 2.x, httpx in 1.x)."""
     try:
-        import httpx2
-
-        return httpx2
-    except ImportError:  # pragma: no cover - huggingface_hub 1.x
-        import httpx
-
-        return httpx
-
-
-def _is_transient(exc: Exception) -> bool:
-    httpx = _httpx()
-    return isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError))
-
-
-def _status(exc: Any) -> int | None:
-    response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None)
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:160]
+        fetch_resumable(url, headers, entry.incomplete, size, ctx.transfer(cand))
+    except HfHubHTTPError as exc:
+        raise _http_error(exc, cand.repo, cand.file) from None
 
 
 def _http_error(exc: Exception, repo: str, file: str | None) -> DownloadError:
     """One line for an HTTP failure, naming what was asked for and what to do."""
     from huggingface_hub.errors import GatedRepoError, RemoteEntryNotFoundError, RevisionNotFoundError
 
-    status = _status(exc)
+    status = http_status(exc)
     what = f"{repo}/{file}" if file else repo
     token_hint = "log in on the hub, accept the model's terms, then set HF_TOKEN=<a read token> and retry"
     if isinstance(exc, GatedRepoError):
@@ -605,53 +452,3 @@ def _http_error(exc: Exception, repo: str, file: str | None) -> DownloadError:
     if status == 404:
         return DownloadError(f"repository {repo} not found (HTTP 404)", hint="check the name")
     return DownloadError(f"download of {what} failed: HTTP {status}", hint=_NET_HINT)
-
-
-# --------------------------------------------------------------------------- progress
-
-
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1000
-    return f"{n:.2f} GB"  # pragma: no cover
-
-
-class _Meter:
-    """Turns byte counts into throttled DownloadProgress reports with speed (last ~5 s) and ETA."""
-
-    def __init__(self, file: str, total: int, report: Callable[[DownloadProgress], None], *, start: int = 0,
-                 phase: Phase = "download"):  # fmt: skip
-        self.base = DownloadProgress(file, start, total, phase=phase, resumed_from=start)
-        self.report = report
-        self.samples: list[tuple[float, int]] = [(time.monotonic(), start)]
-        self.last_emit = 0.0
-        self.current = start
-
-    def position(self, n: int) -> None:
-        """The file was rewound (the server ignored Range): restart the speed window."""
-        if n < self.current:
-            self.samples = [(time.monotonic(), n)]
-        self.current = n
-
-    def note(self, text: str) -> None:
-        self.report(replace(self.base, downloaded_bytes=self.current, note=text))
-
-    def update(self, n: int, force: bool = False) -> None:
-        now = time.monotonic()
-        self.current = n
-        self.samples.append((now, n))
-        while len(self.samples) > 2 and now - self.samples[0][0] > 5.0:
-            self.samples.pop(0)
-        if not force and now - self.last_emit < 0.1:
-            return
-        self.last_emit = now
-        t0, b0 = self.samples[0]
-        speed = (n - b0) / (now - t0) if now > t0 and n > b0 else None
-        total = self.base.total_bytes
-        eta = (total - n) / speed if speed and total else None
-        self.report(replace(self.base, downloaded_bytes=n, speed_bps=speed, eta_s=eta))
-
-    def done(self, n: int) -> None:
-        self.update(n, force=True)
