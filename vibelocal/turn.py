@@ -203,34 +203,34 @@ def decode_turn(
         events = []
         if recent is not None:
             recent.append((n_past, text))
-        if text:
-            pieces = splitter.feed(text)
-            for i, (kind, _) in enumerate(pieces):
-                if kind == "close" and not budget.close_allowed(stats.thinking_tokens):
-                    route(pieces[:i], events)
-                    pending = _undo_close(backend, splitter, recent, chat.think_close)
-                    stats.forced_tokens += len(pending)
-                    stands = False
-                    decoder.reset()
-                    if not inject(pending, MIN_THINKING_TEXT):
-                        yield from events
-                        yield finish("context_full")
-                        return
-                    events.append(budget_event("min_thinking"))
-                    route(splitter.feed(MIN_THINKING_TEXT), events)
-                    pieces = []
-                    text = ""
-                    sampled -= 1
-                    break
-                if kind == "open" and budget.wrapped:
-                    budget.reopen()
-            else:
-                route(pieces, events)
-        if stands:
+        pieces = splitter.feed(text) if text else ()
+        early = -1
+        for i, (kind, _) in enumerate(pieces):
+            if kind == "close" and not budget.close_allowed(stats.thinking_tokens):
+                early = i
+                break
+            if kind == "open" and budget.wrapped:
+                budget.reopen()
+        if early >= 0:  # </think> before the minimum: take it back and think on
+            route(pieces[:early], events)
+            pending = _undo_close(backend, splitter, recent, chat.think_close)
+            stats.forced_tokens += len(pending)
+            stands = False
+            decoder.reset()
+            if not inject(pending, MIN_THINKING_TEXT):
+                yield from events
+                yield finish("context_full")
+                return
+            events.append(budget_event("min_thinking"))
+            route(splitter.feed(MIN_THINKING_TEXT), events)
+            text = ""
+            sampled -= 1
+        else:
             if thinking_before or splitter.state is ThinkState.THINKING:
                 stats.thinking_tokens += 1
             else:
                 stats.answer_tokens += 1
+            route(pieces, events)
         stop: StopReason | None = None
         if splitter.state is ThinkState.THINKING and text:
             loop = think_loops.feed(text) if think_loops else None
