@@ -198,3 +198,37 @@ def test_filter_hint_table(hint, reference, kept, hidden):
         assert not filtered.leaked
     else:
         assert hidden not in filtered.text and filtered.leaked
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_end_to_end_with_the_real_model(smollm2_path):
+    """SmolLM2 through the real engine: private solve, a filtered hint, checked attempts, a saved session."""
+    settings = Settings(
+        model=str(smollm2_path),
+        prefill_think=True,
+        budget="16",
+        answer_budget=24,
+        seed=7,
+        temperature=0.0,
+        ctx=1024,
+    )
+    session = Session(settings)
+    options = TutorOptions(solve_budget="16", hint_budget="16", hint_tokens=24, hint_tries=2)
+    problem = Problem("What is 6 times 7?", "math", {"answer": "42"}, "six-sevens.md")
+    try:
+        tutor = Tutor.start(session, problem, options=options)
+        progress: list[int] = []
+        tutor.solve(on_progress=progress.append)
+        assert progress, "the real model generated nothing"
+        assert tutor.record.model and "SmolLM2" in tutor.record.model
+        assert not tutor.attempt("41").correct
+        hint = tutor.hint()
+        assert hint.text and hint.level == 1
+        assert not filter_hint(hint.text, "42", problem.text).leaked
+        assert not re.search(r"(?<![\d.])42(?![\d.])", hint.text)
+        assert tutor.attempt("6 \\times 7").correct
+        saved = TutorStore(session.paths).load(tutor.record.id)
+        assert saved.outcome == "solved" and len(saved.hints) == 1 and saved.solution == tutor.record.solution
+    finally:
+        session.close()
