@@ -49,7 +49,7 @@ def pump_turn(
     answer_tokens = 0
     budget: int | None = None
     last_flush = clock()
-    last_stats = 0.0
+    last_stats = float("-inf")
 
     def flush() -> None:
         nonlocal last_flush

@@ -16,6 +16,8 @@ def thinking_title(tokens: int, *, live: bool, truncated: bool = False) -> str:
     count = f"{tokens:,} token{'s' if tokens != 1 else ''}"
     if live:
         return f"Thinking… {count}"
+    if tokens == 0:
+        return "Thinking"  # a stored reply without a count
     return f"Thought for {count}" + (" (cut off)" if truncated else "")
 
 
