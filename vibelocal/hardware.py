@@ -320,12 +320,14 @@ def _check_profile(p: HardwareProfile, path: Path) -> None:
 
 
 def reinstall_commands(backend: str) -> list[str]:
-    """The commands that rebuild llama-cpp-python with `backend` (see packaging/)."""
+    """The commands that rebuild llama-cpp-python with `backend` (packaging/reinstall-backend.sh knows three)."""
     flag = _CMAKE_FLAGS.get(backend)
     if flag is None:
         return []
-    return [
-        f"packaging/reinstall-backend.sh {backend}",
-        f'CMAKE_ARGS="{flag}" pipx runpip vibelocal install --force-reinstall --no-cache-dir '
-        f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
-    ]
+    pipx = (
+        f'CMAKE_ARGS="{flag}" pipx runpip vibelocal install --force-reinstall --no-cache-dir --no-deps '
+        f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}"
+    )
+    if backend in ("cuda", "metal", "vulkan"):
+        return [f"packaging/reinstall-backend.sh {backend}", pipx]
+    return [pipx]

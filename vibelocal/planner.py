@@ -586,7 +586,7 @@ def _finish(
     for gpu in hw.gpus:
         if not gpu.usable_by_build or gpu.backend not in hw.build_backends:
             cmds = reinstall_commands(gpu.backend)
-            how = f"; to use it: {cmds[0]} (or: {cmds[1]})" if cmds else ""
+            how = f"; to use it: {' (or: '.join(cmds)}{')' * (len(cmds) - 1)}" if cmds else ""
             warnings.append(f"{gpu.name} found, but this llama.cpp build has no {gpu.backend} backend{how}")
     if hw.on_battery:
         warnings.append("on battery: decoding is slower and drains it quickly")
