@@ -74,11 +74,9 @@ def test_pump_flushes_text_before_other_events(event, expected):
 
 
 def test_pump_throttles_running_stats():
-    events = [StreamEvent("stats", stats=TurnStats(thinking_tokens=i)) for i in range(10)] + [
-        StreamEvent("done")
-    ]
+    events = [StreamEvent("stats", stats=TurnStats(thinking_tokens=i)) for i in range(40)]
     posted: list = []
-    pump_turn(events, posted.append, 1, clock=FakeClock(0.01))  # ~0.5 s in all; stats at most every 0.25 s
+    pump_turn(events, posted.append, 1, clock=FakeClock(0.01))  # ~1 s in all; stats at most every 0.25 s
     stats = [p.stats.thinking_tokens for p in posted if isinstance(p, m.TurnStatsUpdate)]
     assert stats[0] == 0 and 2 <= len(stats) <= 5
 
