@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
 
     @tutor_app.command(DEFAULT_COMMAND)
     def start(
-        file: str | None = typer.Argument(None, metavar="[FILE|-]", help="The problem (Markdown; front matter `answer: ...` gives the key)."),
+        file: str | None = typer.Argument(None, metavar="[FILE]", help="The problem (Markdown; front matter `answer: ...` gives the key)."),
         key: str | None = typer.Option(None, "--key", "-k", help="The answer key (beats the file's `answer:`)."),
         resume: str | None = typer.Option(None, "--resume", "-r", metavar="[ID]", help="Resume a saved session (the newest unfinished one without ID)."),
         list_sessions: bool = typer.Option(False, "--list", "-l", help="List saved tutor sessions and exit."),
