@@ -168,7 +168,7 @@ def test_model_key_is_flagged_then_resume_and_list(tmp_path, scripted):
     listed = runner.invoke(app, ["tutor", "--list", "--json"])
     assert [r["id"] for r in json.loads(listed.stdout)] == [record.id]
 
-    again = runner.invoke(app, ["tutor", "--resume"], input="hint\nforty-two\nquit\n")
+    again = runner.invoke(app, ["tutor", "-r"], input="hint\nforty-two\nquit\n")
     assert again.exit_code == 0, again.output
     assert "(earlier attempt) 40: not yet" in again.stdout
     assert "Correct!" in again.stdout

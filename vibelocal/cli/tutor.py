@@ -30,10 +30,11 @@ class _TutorGroup(TyperGroup):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
             args = [DEFAULT_COMMAND, *args]
-        if "--resume" in args:
-            i = args.index("--resume")
-            if i + 1 == len(args) or args[i + 1].startswith("-"):
-                args.insert(i + 1, "latest")
+        for flag in ("--resume", "-r"):
+            if flag in args:
+                i = args.index(flag)
+                if i + 1 == len(args) or args[i + 1].startswith("-"):
+                    args.insert(i + 1, "latest")
         return super().parse_args(ctx, args)
 
 
