@@ -113,6 +113,7 @@ class BudgetController:
         grace: int = 48,
         min_tokens: int = 0,
         warn_fraction: float = 0.9,
+        max_waits: int = 4,
     ) -> None:
         self._tokens = max_tokens
         self._seconds = seconds
@@ -120,6 +121,9 @@ class BudgetController:
         self._extra = 0
         self.grace = max(0, grace)
         self.min_tokens = max(0, min_tokens)
+        self.max_waits = max_waits
+        self.waits = 0
+        """`</think>`s replaced so far; after `max_waits` the model may close (it insists)."""
         self.warn_fraction = warn_fraction
         self.warned = False
         self.in_grace = False
@@ -173,8 +177,18 @@ class BudgetController:
         self.hit = self.hit or forced
 
     def close_allowed(self, thinking_tokens: int) -> bool:
-        """Whether a `</think>` from the model may stand (False before the minimum: replace it with `Wait`)."""
-        return self.wrapped or self.in_grace or thinking_tokens >= self.min_tokens
+        """Whether a `</think>` from the model may stand (False before the minimum: replace it with `Wait`,
+        and call `waited`)."""
+        return (
+            self.wrapped
+            or self.in_grace
+            or thinking_tokens >= self.min_tokens
+            or self.waits >= self.max_waits
+        )
+
+    def waited(self) -> None:
+        """A `</think>` (or an end of turn) was replaced with MIN_THINKING_TEXT."""
+        self.waits += 1
 
     def reopen(self) -> None:
         """A new think block began after the wrap-up; the same per-turn budget applies."""

@@ -56,6 +56,8 @@ _PROBE_TOKENS = 8
 # --------------------------------------------------------------------------- llama.cpp logging
 
 _LOG: deque[tuple[int, str]] = deque(maxlen=400)
+_LOG_WARN, _LOG_ERROR = 3, 4  # enum ggml_log_level
+_log_total = 0  # lines ever logged (the ring buffer forgets)
 _log_lock = threading.Lock()
 _log_callback: Any = None  # the ctypes callback must stay alive as long as llama.cpp may call it
 
@@ -77,8 +79,10 @@ def _capture_logs() -> None:
             line = "".join(partial).rstrip()
             partial.clear()
             if line:
+                global _log_total
                 with _log_lock:
                     _LOG.append((level, line))
+                    _log_total += 1
 
     _log_callback = llama_cpp.llama_log_callback(on_log)
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
@@ -91,12 +95,16 @@ def llama_log_lines() -> list[str]:
 
 
 def _last_error_line(since: int) -> str | None:
+    """The first error llama.cpp logged since line number `since` (it explains; later ones only repeat),
+    else the last warning."""
     with _log_lock:
-        lines = list(_LOG)[since:]
-    for level, line in reversed(lines):
-        if level in (2, 3) or "error" in line.lower() or "failed" in line.lower():
-            return line.strip()
-    return None
+        new = min(_log_total - since, len(_LOG))
+        lines = list(_LOG)[len(_LOG) - new :] if new > 0 else []
+    errors = [line for level, line in lines if level == _LOG_ERROR]
+    if errors:
+        return errors[0].strip()
+    warnings = [line for level, line in lines if level == _LOG_WARN]
+    return warnings[-1].strip() if warnings else None
 
 
 # --------------------------------------------------------------------------- loading
@@ -148,7 +156,7 @@ def _open(path: Path, plan: Plan, attempt: _Attempt) -> Any:
     kv = _KV_TYPES.get(attempt.kv_cache_type.lower())
     if kv is None:
         raise ModelLoadError(f"unsupported KV cache type {attempt.kv_cache_type!r}")
-    mark = len(_LOG)
+    mark = _log_total
     # verbose=True prints metadata through sys.stderr (caught here); verbose=False would dup2 fds 1 and 2.
     sink = io.StringIO()
     try:
@@ -284,6 +292,7 @@ class LlamaEngine:
         self._spec = spec
         self._vocab = llm._model.vocab
         self._logits_processor = logits_processor
+        self.hook_error: BaseException | None = None
         self._busy = threading.Lock()
         self._pieces: dict[int, bytes] = {}
         self._piece_buf = ctypes.create_string_buffer(256)
@@ -325,7 +334,14 @@ class LlamaEngine:
     # ------------------------------------------------------------------ protocol
 
     def count_tokens(self, text: str) -> int:
-        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return len(self.tokenize(text))
+
+    def tokenize(self, text: str) -> list[int]:
+        """Plain text to token ids (no BOS; special-token text is not parsed)."""
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", "replace")
 
     def close(self) -> None:
         llm, self._llm = self._llm, None
@@ -480,10 +496,13 @@ class LlamaEngine:
         dtype = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
 
         def apply(cur_p: Any) -> None:
-            size = cur_p.contents.size
-            address = ctypes.addressof(cur_p.contents.data.contents)
-            data = np.frombuffer((lib.llama_token_data * size).from_address(address), dtype=dtype)
-            data["logit"][:] = processor(llm.input_ids[: llm.n_tokens], data["logit"])
+            try:
+                size = cur_p.contents.size
+                address = ctypes.addressof(cur_p.contents.data.contents)
+                data = np.frombuffer((lib.llama_token_data * size).from_address(address), dtype=dtype)
+                data["logit"][:] = processor(llm.input_ids[: llm.n_tokens], data["logit"])
+            except BaseException as exc:  # ctypes would print and swallow it; re-raised after sampling
+                self.hook_error = exc
 
         return apply
 
@@ -533,6 +552,8 @@ class _LlamaBackend:
         self._stop_ids = engine._stop_ids
         self.n_ctx = engine.info.n_ctx
         self.piece = engine.piece
+        if engine._logits_processor is not None:  # surface a failing test hook instead of sampling garbage
+            self.sample = self._sample_checked  # type: ignore[method-assign]
 
     @property
     def n_past(self) -> int:
@@ -540,6 +561,13 @@ class _LlamaBackend:
 
     def sample(self) -> int:
         return self._sample(self._chain, self._ctx, -1)
+
+    def _sample_checked(self) -> int:
+        token = self._sample(self._chain, self._ctx, -1)
+        if (err := self._engine.hook_error) is not None:
+            self._engine.hook_error = None
+            raise err
+        return token
 
     def is_stop(self, token: int) -> bool:
         return token in self._stop_ids or self._is_eog(self._vocab, token)

@@ -177,6 +177,7 @@ def decode_turn(
                 if not inject(pending, MIN_THINKING_TEXT):
                     yield finish("context_full")
                     return
+                budget.waited()
                 yield budget_event("min_thinking")
                 events: list[StreamEvent] = []
                 route(splitter.feed(MIN_THINKING_TEXT), events)
@@ -221,6 +222,7 @@ def decode_turn(
                 yield from events
                 yield finish("context_full")
                 return
+            budget.waited()
             events.append(budget_event("min_thinking"))
             route(splitter.feed(MIN_THINKING_TEXT), events)
             text = ""
@@ -274,7 +276,7 @@ def decode_turn(
             return
         if sampled % _CHECK_EVERY == 0 and sampled:
             now = time.perf_counter()
-            if settings.thinking_time_s is not None and now > t_decode:
+            if settings.thinking_time_s is not None and not budget.wrapped and now > t_decode:
                 budget.set_rate(sampled / (now - t_decode))
             if now >= next_stats:
                 next_stats = now + STATS_EVERY_S
