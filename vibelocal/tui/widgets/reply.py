@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.timer import Timer
 from textual.widgets import Markdown, Static
+from textual.widgets.markdown import MarkdownStream
 
 from vibelocal.tui.widgets.mathtext import MathStream, answer_markdown
 from vibelocal.tui.widgets.thinking import ThinkingPanel
+
+ANSWER_REFRESH_S = 0.1
+"""New answer text is handed to the Markdown widget at most this often: each append costs a layout pass."""
 
 STATUS_LABELS = {
     "streaming": "",
@@ -57,7 +62,9 @@ class AssistantReply(Vertical):
         self.markdown = Markdown(answer_markdown(answer) if answer else "", classes="answer")
         self._initial_footer = footer
         self.footer = Static(self._footer_text(status, footer), classes="reply-footer", markup=False)
-        self._stream = None
+        self._stream: MarkdownStream | None = None
+        self._unwritten = ""
+        self._flush_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         self.footer.display = bool(self._footer_text(self.status, self._initial_footer))
@@ -86,22 +93,29 @@ class AssistantReply(Vertical):
             if not self.thinking:
                 self.panel.display = False
         self.answer += text
-        ready = self._math.feed(text)
-        if ready:
+        self._unwritten += self._math.feed(text)
+        if self._unwritten and self._flush_timer is None:
+            self._flush_timer = self.set_timer(ANSWER_REFRESH_S, self._write_unwritten)
+
+    async def _write_unwritten(self) -> None:
+        self._flush_timer = None
+        text, self._unwritten = self._unwritten, ""
+        if text:
             if self._stream is None:
                 self._stream = Markdown.get_stream(self.markdown)
-            await self._stream.write(ready)
+            await self._stream.write(text)
 
     async def finish(self, status: str, footer: str = "", *, truncated_thinking: bool = False) -> None:
         """End of the turn: flush the answer, collapse the thinking, show the status and stats."""
-        rest = self._math.flush()
-        if rest:
-            if self._stream is None:
-                self._stream = Markdown.get_stream(self.markdown)
-            await self._stream.write(rest)
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+        self._unwritten += self._math.flush()
+        await self._write_unwritten()
         if self._stream is not None:
             await self._stream.stop()
-            self._stream = None
+            self._stream: MarkdownStream | None = None
+        self._unwritten = ""
+        self._flush_timer: Timer | None = None
         if self.panel is not None:
             self.panel.finish(truncated=truncated_thinking)
             if not self.thinking:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -9,6 +11,9 @@ from textual.widgets import Collapsible
 
 TAIL_LINES = 6
 """Lines of the live tail shown while the model thinks."""
+
+TITLE_INTERVAL_S = 0.25
+"""The live token counter in the title is redrawn at most this often (a title change costs a layout pass)."""
 
 
 def thinking_title(tokens: int, *, live: bool, truncated: bool = False) -> str:
@@ -22,10 +27,17 @@ def thinking_title(tokens: int, *, live: bool, truncated: bool = False) -> str:
 
 
 class ThinkingBody(Widget):
-    """The thinking text: only its last few wrapped lines while live, all of it once the panel is re-opened."""
+    """The thinking text: only its last few wrapped lines while live, all of it once the panel is re-opened.
 
-    text: reactive[str] = reactive("", layout=True)
+    While live the body has a fixed height, so new text repaints it without a layout pass over the screen.
+    """
+
+    text: reactive[str] = reactive("")
     live: reactive[bool] = reactive(True, layout=True)
+
+    def watch_live(self, live: bool) -> None:
+        self.styles.height = TAIL_LINES if live else "auto"
+        self.refresh(layout=True)
 
     def render(self) -> Text:
         if not self.live:
@@ -45,6 +57,7 @@ class ThinkingPanel(Collapsible):
         self._text = text
         self.tokens = tokens
         self.is_live = live
+        self._title_at = 0.0
         self.add_class("-live" if live else "-done")
 
     def on_mount(self) -> None:
@@ -59,7 +72,10 @@ class ThinkingPanel(Collapsible):
         self._text += text
         self.tokens = tokens
         self._body.text = self._text
-        self.title = thinking_title(tokens, live=True)
+        now = time.monotonic()
+        if now - self._title_at >= TITLE_INTERVAL_S:
+            self._title_at = now
+            self.title = thinking_title(tokens, live=True)
 
     def set_tokens(self, tokens: int) -> None:
         self.tokens = tokens
