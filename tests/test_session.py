@@ -44,3 +44,33 @@ def test_scripted_engine_plays_thinking_then_answer():
     assert answer == "The answer is \\boxed{4}."
     assert events[-1].kind == "done" and events[-1].stop_reason == "answered"
     assert events[-1].stats.thinking_tokens > 0
+
+
+def test_engine_is_reused_across_sampler_changes_and_reloaded_for_load_changes(smollm2_path):
+    from vibelocal.types import HardwareProfile
+
+    loads: list[str] = []
+
+    def loader(model, plan, spec):
+        loads.append(plan.quant)
+        return ScriptedEngine(Script(answer="ok"))
+
+    hw = HardwareProfile(
+        os="linux",
+        arch="x86_64",
+        cpu_cores_physical=2,
+        cpu_cores_logical=2,
+        ram_total_bytes=8 * 2**30,
+        ram_available_bytes=6 * 2**30,
+        source="profile",
+    )
+    session = Session(Settings(model=str(smollm2_path)), engine_loader=loader, hardware=hw)
+    first = session.engine()
+    session.settings.temperature = 0.1
+    session.settings.budget = "high"
+    assert session.engine() is first
+    assert len(loads) == 1
+    session.settings.ctx = 4096
+    second = session.engine()
+    assert second is not first and first.closed
+    assert len(loads) == 2

@@ -163,7 +163,7 @@ class Session:
                 f"model {parsed.display} is not installed",
                 hint=f"run: vibelocal pull {parsed.raw}",
             )
-        key = (str(model.path), self.settings.model_dump_json())
+        key = (str(model.path), self._load_key())
         if self._engine is not None and self._engine_key == key:
             return self._engine
         self.close()
@@ -180,6 +180,11 @@ class Session:
         self._engine_key = key
         self.model, self.spec, self.plan_used = model, spec, plan
         return self._engine
+
+    def _load_key(self) -> str:
+        """The settings that change how a model is loaded; sampler and budget changes need no reload."""
+        s = self.settings
+        return repr((s.quant, s.ctx, s.kv_cache_type, s.n_gpu_layers, s.threads))
 
     def close(self) -> None:
         if self._engine is not None:
