@@ -124,7 +124,8 @@ class ScriptedEngine:
                 "thinking", text=piece, thinking_tokens=stats.thinking_tokens, budget_tokens=budget
             )
         stats.budget_tokens = budget
-        for piece in pieces(script.answer)[: settings.max_answer_tokens]:
+        answer = pieces(script.answer)
+        for piece in answer[: settings.max_answer_tokens]:
             if control.cancelled:
                 yield finish("cancelled")
                 return
@@ -133,4 +134,5 @@ class ScriptedEngine:
             stats.answer_tokens += 1
             stats.evaluated_tokens += 1
             yield StreamEvent("answer", text=piece)
-        yield finish("answered")
+        # like the real engine: an answer cut by its budget is budget_exhausted
+        yield finish("budget_exhausted" if len(answer) > settings.max_answer_tokens else "answered")
