@@ -1,8 +1,11 @@
-"""Final-answer extraction: the last `\\boxed{…}` for math, the last fenced code block for code."""
+"""Final answers: the last `\\boxed{…}` (math) or fenced code block (code); a turn's collected output."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+
+from vibelocal.types import StreamEvent, TurnStats
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _FENCE_OPEN = re.compile(r"^[ \t]{0,3}(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
@@ -81,3 +84,37 @@ def code_blocks(text: str) -> list[tuple[str, str]]:
 def last_code_block(text: str) -> str | None:
     blocks = [body for _, body in code_blocks(text) if body.strip()]
     return blocks[-1] if blocks else None
+
+
+@dataclass
+class TurnRecord:
+    """Everything one streamed turn produced, collected from its events (for --json, votes and exit codes)."""
+
+    thinking: str = ""
+    answer: str = ""
+    stop_reason: str | None = None
+    stats: TurnStats = field(default_factory=TurnStats)
+    truncated_thinking: bool = False
+    notices: list[str] = field(default_factory=list)
+
+    def add(self, event: StreamEvent) -> None:
+        if event.kind == "thinking":
+            self.thinking += event.text
+        elif event.kind == "answer":
+            self.answer += event.text
+        elif event.kind in ("budget", "loop", "status"):
+            self.notices.append(event.note or event.text)
+        elif event.kind == "stats" and event.stats is not None:
+            self.stats = event.stats
+        elif event.kind == "done":
+            self.stop_reason = event.stop_reason
+            self.truncated_thinking = event.truncated_thinking
+            if event.stats is not None:
+                self.stats = event.stats
+
+    @property
+    def budget_hit(self) -> bool:
+        return self.stats.budget_hit
+
+    def final_answer(self, kind: str) -> str | None:
+        return extract_final_answer(self.answer, kind)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -241,3 +242,25 @@ def build_messages(problem: Problem, spec: ModelSpec | None) -> list[ChatMessage
     suffix = suffixes.get(problem.kind, "")
     content = f"{problem.text}\n\n{suffix}" if suffix else problem.text
     return [ChatMessage("user", content)]  # the manifest's system prompt is added by prompt.history
+
+
+MESSAGE_OVERHEAD_TOKENS = 8
+"""Chat-template tokens around each message (role header, end marker)."""
+
+
+def generation_reserve(n_ctx: int) -> int:
+    """Tokens a prompt must leave free in the context for thinking and the answer."""
+    return min(1024, n_ctx // 4)
+
+
+def ensure_fits(messages: Sequence[ChatMessage], count_tokens: Callable[[str], int], n_ctx: int) -> int:
+    """The prompt's token count; BadInputError (exit 3) when it leaves too little of the context to think in."""
+    tokens = sum(count_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+    limit = n_ctx - generation_reserve(n_ctx)
+    if tokens > limit:
+        raise BadInputError(
+            f"the problem is too long: {tokens} tokens vs limit {limit} "
+            f"(a {n_ctx}-token context, {n_ctx - limit} kept for thinking and the answer)",
+            hint="shorten it, or raise --ctx",
+        )
+    return tokens

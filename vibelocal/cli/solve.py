@@ -1,9 +1,425 @@
-"""`vibelocal solve` (being built)."""
+"""`vibelocal solve FILE|-`: one problem; thinking on stderr, the answer on stdout, documented exit codes."""
 
 from __future__ import annotations
 
+import queue
+import random
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from enum import Enum
+from typing import Any
+
 import typer
+
+from vibelocal.answers import TurnRecord
+from vibelocal.cli.output import print_json, report_error
+from vibelocal.errors import ExitCode, NoAnswerError, UsageError, VibelocalError
+from vibelocal.types import ChatEngine, ChatMessage, GenerationSettings, StreamEvent
+
+CANCEL_GRACE_S = 10.0
+"""After Ctrl-C, how long to wait for the engine to stop cleanly before giving up on it."""
+
+
+class Kind(str, Enum):
+    math = "math"
+    code = "code"
+    other = "other"
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """The command line of one `vibelocal solve`, as typed."""
+
+    file: str
+    kind: str | None = None
+    hide_thinking: bool = False
+    show_thinking: bool = False
+    raw: bool = False
+    answer_only: bool = False
+    as_json: bool = False
+    budget: str | None = None
+    model: str | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    prefill_think: bool | None = None
+    votes: int = 1
+    yes: bool = False
+    ctx: int | None = None
+    answer_budget: int | None = None
+
+
+def _make_session(settings: Any, on_status: Callable[[str], None]) -> Any:
+    from vibelocal.session import Session
+
+    return Session(settings, on_status=on_status)
+
+
+make_session = _make_session
+"""Builds the Session; tests swap it to inject a scripted engine."""
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    @app.command("solve")
+    def solve(
+        file: str = typer.Argument(
+            ..., metavar="FILE|-", help="A problem in Markdown (LaTeX and code fine); - reads stdin."
+        ),
+        kind: Kind | None = typer.Option(
+            None, "--kind", help="Problem kind; guessed from the text when not given."
+        ),
+        hide_thinking: bool = typer.Option(
+            False, "--hide-thinking", help="Show a one-line counter instead of the thinking."
+        ),
+        show_thinking: bool = typer.Option(
+            False, "--show-thinking", help="Stream the thinking to stderr even when it is not a terminal."
+        ),
+        raw: bool = typer.Option(False, "--raw", help="Print the text as generated (no LaTeX to Unicode)."),
+        answer_only: bool = typer.Option(
+            False, "--answer-only", help="Print only the final answer (the last \\boxed{} or code block)."
+        ),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print one JSON object with the answer, thinking, usage and timings."
+        ),
+        budget: str | None = typer.Option(
+            None, "--budget", "-b", help="Thinking budget: off|low|medium|high|unlimited, 8000, 2k, 90s, 2m."
+        ),
+        model: str | None = typer.Option(
+            None,
+            "--model",
+            "-m",
+            help="Model: an alias (vibethinker-3b[:QUANT]), OWNER/REPO:QUANT or a .gguf path.",
+        ),
+        temperature: float | None = typer.Option(
+            None, "--temperature", "-t", help="Sampling temperature (default: the model's, 0.6)."
+        ),
+        seed: int | None = typer.Option(
+            None, "--seed", help="Random seed (default: a fresh one, reported in --json)."
+        ),
+        prefill_think: bool | None = typer.Option(
+            None,
+            "--prefill-think/--no-prefill-think",
+            help="Start the answer inside <think> (default: the model's setting).",
+        ),
+        votes: int = typer.Option(
+            1, "--votes", min=1, max=64, help="Sample K answers and keep the one most samples agree on."
+        ),
+        yes: bool = typer.Option(
+            False, "--yes", "-y", help="Download the model without asking when it is not installed."
+        ),
+        ctx: int | None = typer.Option(
+            None, "--ctx", min=512, help="Context length in tokens (default: the planner's)."
+        ),
+        answer_budget: int | None = typer.Option(
+            None, "--answer-budget", min=16, help="Most tokens the answer may take after thinking."
+        ),
+    ) -> None:
+        """Solve one problem: thinking streams to stderr, the answer goes to stdout.
+
+        Exit codes: 0 answer produced, 2 usage error, 3 bad problem input, 4 model not available,
+        5 model failed to load, 6 no answer (partial output still printed), 130 interrupted.
+        """
+        options = SolveOptions(
+            file, kind.value if kind else None, hide_thinking, show_thinking, raw, answer_only, as_json,
+            budget, model, temperature, seed, prefill_think, votes, yes, ctx, answer_budget,
+        )  # fmt: skip
+        try:
+            code = run_solve(options)
+        except VibelocalError as exc:
+            report_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+        raise typer.Exit(code)
+
+
+# --------------------------------------------------------------------------- the command's work
+
+
+def run_solve(opts: SolveOptions) -> int:
+    """Everything `vibelocal solve` does; returns the exit code or raises a VibelocalError."""
+    from vibelocal.budget import parse_budget
+    from vibelocal.config import load_settings
+    from vibelocal.problem import build_messages, ensure_fits, read_problem
+    from vibelocal.render import terminal_options
+
+    if opts.hide_thinking and opts.show_thinking:
+        raise UsageError("--hide-thinking and --show-thinking contradict each other")
+    if opts.as_json and opts.answer_only:
+        raise UsageError("--json and --answer-only contradict each other; the JSON holds final_answer")
+    settings = load_settings(
+        {
+            "model": opts.model,
+            "budget": opts.budget,
+            "temperature": opts.temperature,
+            "seed": opts.seed,
+            "prefill_think": opts.prefill_think,
+            "ctx": opts.ctx,
+            "answer_budget": opts.answer_budget,
+        }
+    )
+    budget = parse_budget(settings.budget)
+    problem = read_problem(opts.file, kind=opts.kind)
+    quiet = opts.as_json or opts.answer_only
+    render = terminal_options(
+        hide_thinking=opts.hide_thinking or not settings.show_thinking,
+        show_thinking=opts.show_thinking,
+        raw=opts.raw,
+        answer=not quiet and opts.votes == 1,
+    )
+    session = make_session(settings, lambda msg: print(f"note: {msg}", file=sys.stderr, flush=True))
+    try:
+        engine = _load_engine(session, opts, quiet=quiet)
+        messages = build_messages(problem, session.spec)
+        ensure_fits(messages, engine.count_tokens, engine.info.n_ctx)
+        base_seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
+        generation = session.generation_settings(
+            budget=budget, force_boxed=problem.kind == "math", seed=base_seed
+        )
+        if opts.votes > 1:
+            return run_votes(opts, session, engine, messages, generation, problem.kind, render, budget.label)
+        record = run_turn(engine, messages, generation, render, time_budget_s=budget.seconds)
+        final = record.final_answer(problem.kind)
+        if opts.as_json:
+            print_json(envelope(record, final, session, engine, generation, problem.kind, budget.label))
+        elif opts.answer_only and final is not None:
+            _print_final(final, problem.kind, render)
+        return exit_code(record, final, answer_only=opts.answer_only)
+    finally:
+        session.close()
+
+
+def _load_engine(session: Any, opts: SolveOptions, *, quiet: bool) -> ChatEngine:
+    """The engine for --model (or the default); offers to pull a catalog model that is not installed."""
+    model = session.find_installed(opts.model)
+    if model is None and session.resolve(opts.model).kind != "path":
+        from vibelocal.cli.pull import pull_with_progress
+
+        model = pull_with_progress(session, opts.model, yes=opts.yes, quiet=quiet)
+    return session.engine(opts.model, model=model)
+
+
+def _print_final(final: str, kind: str, render: Any) -> None:
+    from vibelocal.latex import math_to_unicode
+
+    text = math_to_unicode(final) if kind != "code" and render.unicode_answer else final
+    print(text, flush=True)
+
+
+# --------------------------------------------------------------------------- one turn, interruptible
+
+
+class EventPump:
+    """Runs a blocking event stream in a worker thread so Ctrl-C reaches the main thread between events."""
+
+    def __init__(self, events: Iterator[StreamEvent]) -> None:
+        self._box: queue.Queue[StreamEvent | BaseException | None] = queue.Queue(maxsize=256)
+        self._events = events
+        threading.Thread(target=self._work, name="vibelocal-solve", daemon=True).start()
+
+    def _work(self) -> None:
+        try:
+            for event in self._events:
+                self._box.put(event)
+        except BaseException as exc:  # handed to the main thread
+            self._box.put(exc)
+        finally:
+            self._box.put(None)
+
+    def next(self) -> StreamEvent | None:
+        """The next event, None at the end; a KeyboardInterrupt while waiting leaves the pump usable."""
+        item = self._box.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+
+def run_turn(
+    engine: ChatEngine,
+    messages: list[ChatMessage],
+    generation: GenerationSettings,
+    render: Any,
+    *,
+    time_budget_s: float | None = None,
+) -> TurnRecord:
+    """Stream one turn through the terminal renderer; Ctrl-C cancels it and keeps what was produced."""
+    from vibelocal.control import TurnControl
+    from vibelocal.render import StreamRenderer
+
+    control = TurnControl()
+    renderer = StreamRenderer(render, time_budget_s=time_budget_s)
+    record = TurnRecord()
+    events = EventPump(engine.stream(messages, generation, control))
+    interrupted = False
+    while True:
+        try:
+            event = events.next()
+        except KeyboardInterrupt:
+            if interrupted:  # a second Ctrl-C: stop waiting for the engine
+                break
+            interrupted = True
+            control.cancel()
+            continue
+        if event is None:
+            break
+        record.add(event)
+        renderer.handle(event)
+    renderer.finish()
+    if interrupted:
+        record.stop_reason = "cancelled"
+    return record
+
+
+# --------------------------------------------------------------------------- results
+
+
+_NO_ANSWER = {
+    "budget_exhausted": "the thinking and answer budgets ran out",
+    "context_full": "the context filled up",
+    "loop": "the model was stuck in a loop",
+    "error": "generation failed",
+    "answered": "the model gave no answer text",
+}
+
+
+def exit_code(record: TurnRecord, final: str | None, *, answer_only: bool = False) -> int:
+    """0 with an answer, 130 when interrupted; NoAnswerError (6) otherwise, after the output was printed."""
+    if record.stop_reason == "cancelled":
+        print("interrupted: partial output kept", file=sys.stderr, flush=True)
+        return ExitCode.INTERRUPTED
+    if final is not None or (not answer_only and record.stop_reason == "answered" and record.answer.strip()):
+        return ExitCode.OK
+    if answer_only and record.answer.strip():
+        raise NoAnswerError("no final answer found in the answer", hint="run without --answer-only to see it")
+    why = _NO_ANSWER.get(record.stop_reason or "error", "generation stopped")
+    raise NoAnswerError(f"no answer: {why}", hint="try a larger --budget" if record.budget_hit else None)
+
+
+def usage_dict(record: TurnRecord) -> dict[str, Any]:
+    s = record.stats
+    return {
+        "prompt_tokens": s.prompt_tokens,
+        "thinking_tokens": s.thinking_tokens,
+        "answer_tokens": s.answer_tokens,
+        "forced_tokens": s.forced_tokens,
+        "evaluated_tokens": s.evaluated_tokens,
+    }
+
+
+def timings_dict(record: TurnRecord) -> dict[str, Any]:
+    s = record.stats
+    values = {
+        "ttft_s": s.ttft_s,
+        "prefill_tok_s": s.prefill_tok_s,
+        "decode_tok_s": s.decode_tok_s,
+        "total_s": s.total_s,
+    }
+    return {k: None if v is None else round(v, 4) for k, v in values.items()}
+
+
+def envelope(
+    record: TurnRecord,
+    final: str | None,
+    session: Any,
+    engine: ChatEngine,
+    generation: GenerationSettings,
+    kind: str,
+    budget_label: str,
+) -> dict[str, Any]:
+    """The `--json` object (schema in docs/solve.md)."""
+    model = session.model
+    info = engine.info
+    seed = record.stats.seed if record.stats.seed is not None else generation.seed
+    return {
+        "answer": record.answer.strip(),
+        "final_answer": final,
+        "thinking": record.thinking.strip(),
+        "stop_reason": record.stop_reason,
+        "budget_hit": record.budget_hit,
+        "usage": usage_dict(record),
+        "timings": timings_dict(record),
+        "model": {
+            "path": str(model.path) if model else info.model_path,
+            "sha256": (model.sha256 if model else None) or info.sha256,
+            "quant": (model.quant if model else None) or info.quant,
+        },
+        "plan": session.plan_used.model_dump(mode="json") if session.plan_used is not None else None,
+        "settings": {"budget": budget_label, "kind": kind, **asdict(replace(generation, seed=seed))},
+        "seed": seed,
+    }
+
+
+# --------------------------------------------------------------------------- --votes K
+
+
+def run_votes(
+    opts: SolveOptions,
+    session: Any,
+    engine: ChatEngine,
+    messages: list[ChatMessage],
+    generation: GenerationSettings,
+    kind: str,
+    render: Any,
+    budget_label: str,
+) -> int:
+    """K samples with seeds base..base+K-1; final answers grouped by equivalence; the largest group wins."""
+    from vibelocal.render import StreamRenderer
+    from vibelocal.votes import group_answers, math_equivalence, text_equivalence, vote_seeds
+
+    assert generation.seed is not None
+    seeds = vote_seeds(generation.seed, opts.votes)
+    records: list[TurnRecord] = []
+    for i, seed in enumerate(seeds, start=1):
+        _note(f"sample {i}/{len(seeds)} (seed {seed})")
+        record = run_turn(
+            engine, messages, replace(generation, seed=seed), render, time_budget_s=generation.thinking_time_s
+        )
+        records.append(record)
+        if record.stop_reason == "cancelled":
+            break
+        _note(
+            f"sample {i}/{len(seeds)}: {record.final_answer(kind) or 'no final answer'} ({record.stop_reason})"
+        )
+    finals = [r.final_answer(kind) for r in records]
+    result = group_answers(finals, text_equivalence if kind == "code" else math_equivalence())
+    winner = result.winner
+    best = records[winner.members[0]] if winner else records[-1]
+    final = winner.answer if winner else None
+    _note(f"agreement {result.agreement}" + (f": {final}" if final and kind != "code" else ""))
+    if opts.as_json:
+        data = envelope(best, final, session, engine, generation, kind, budget_label)
+        data["samples"] = [sample_dict(r, f) for r, f in zip(records, finals, strict=True)]
+        data["agreement"] = result.to_dict()
+        print_json(data)
+    elif opts.answer_only:
+        if final is not None:
+            _print_final(final, kind, render)
+    elif best.answer.strip():
+        renderer = StreamRenderer(
+            replace(render, answer=True, thinking_text=False, live_counter=False, summary=False)
+        )
+        renderer.handle(StreamEvent("answer", text=best.answer))
+        renderer.finish()
+    if any(r.stop_reason == "cancelled" for r in records):
+        return exit_code(records[-1], None)
+    if winner is None:
+        raise NoAnswerError(
+            f"no answer: none of the {len(records)} samples gave a final answer", hint="try a larger --budget"
+        )
+    return ExitCode.OK
+
+
+def sample_dict(record: TurnRecord, final: str | None) -> dict[str, Any]:
+    """One sample of --votes in the JSON: its answer, final answer, stop reason, seed, usage and timings."""
+    return {
+        "answer": record.answer.strip(),
+        "final_answer": final,
+        "stop_reason": record.stop_reason,
+        "budget_hit": record.budget_hit,
+        "seed": record.stats.seed,
+        "usage": usage_dict(record),
+        "timings": timings_dict(record),
+    }
+
+
+def _note(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr, flush=True)
