@@ -57,3 +57,19 @@ def test_other_kind_uses_the_box():
 def test_helpers_list_everything_in_order():
     assert boxed_contents(r"\boxed{1} \fbox{2} \boxed{3") == ["1", "2"]
     assert code_blocks("```py\na\n```\n```\nb\n```") == [("py", "a"), ("", "b")]
+
+
+def test_turn_record_collects_a_turn():
+    from vibelocal.answers import TurnRecord
+    from vibelocal.scripted import Script, ScriptedEngine
+    from vibelocal.types import ChatMessage, GenerationSettings
+
+    record = TurnRecord()
+    engine = ScriptedEngine(Script("one two three four", "So \\boxed{7}."))
+    for event in engine.stream([ChatMessage("user", "q")], GenerationSettings(max_thinking_tokens=2, seed=3)):
+        record.add(event)
+    assert record.thinking.startswith("one two") and "limited time" in record.thinking
+    assert record.answer == "So \\boxed{7}."
+    assert record.final_answer("math") == "7"
+    assert record.stop_reason == "answered" and record.budget_hit and record.stats.seed == 3
+    assert record.notices == ["wrap_up"]

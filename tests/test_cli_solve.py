@@ -1,4 +1,4 @@
-"""`vibelocal solve` end to end: CliRunner with stdout and stderr apart, the real SmolLM2 engine, every exit code."""
+"""`vibelocal solve` end to end: CliRunner (stdout and stderr apart), the real SmolLM2 engine, exit codes."""
 
 from __future__ import annotations
 
@@ -191,7 +191,7 @@ def test_ctrl_c_keeps_partial_output_and_exits_130(smollm2_path, tmp_path):
     assert b"Traceback" not in seen
 
 
-# --------------------------------------------------------------------------- bad input: one line, its exit code
+# ------------------------------------------------------------------- bad input: one line, its exit code
 
 
 def test_bad_problem_inputs(tmp_path, smollm2_path):
@@ -256,6 +256,27 @@ def test_broken_model_files_exit_5(tmp_path, smollm2_path):
         assert result.exit_code == 5, result.stderr
         assert result.stdout == ""
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+@pytest.mark.real_model
+def test_first_run_pulls_with_yes_then_solves(monkeypatch, real_engine, smollm2_path):
+    from hubserver import HubServer
+    from test_download import REPO, manifest, write_manifest
+
+    made = use_engine(monkeypatch, real_engine)
+    with HubServer() as hub:
+        hub.add_file(REPO, smollm2_path.name, smollm2_path)
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        write_manifest(manifest([REPO], smollm2_path.name, smollm2_path.stat().st_size))
+        refused = solve(str(PROBLEMS / "add.md"), "--model", "smol-test", *FAST)
+        assert refused.exit_code == 4 and "is not downloaded" in refused.stderr and "--yes" in refused.stderr
+        pulled = solve(str(PROBLEMS / "add.md"), "--model", "smol-test", *FAST, "--yes", "--json")
+    assert pulled.exit_code == 0, pulled.stderr
+    data = json.loads(pulled.stdout)
+    assert data["model"]["quant"] == "Q4_1" and data["model"]["sha256"]  # a verified download
+    assert made[-1].model is not None and made[-1].model.verified
+    again = solve(str(PROBLEMS / "add.md"), "--model", "smol-test", *FAST)  # installed now: no server needed
+    assert again.exit_code == 0, again.stderr
 
 
 def test_model_not_installed_without_a_tty_exits_4():

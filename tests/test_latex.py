@@ -1,4 +1,4 @@
-"""LaTeX to Unicode: a table of conversions, boxed spans, code left alone, and streaming in arbitrary chunks."""
+"""LaTeX to Unicode: a table of conversions, boxed spans, code left alone, streaming in any chunks."""
 
 from __future__ import annotations
 

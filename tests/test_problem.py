@@ -1,4 +1,4 @@
-"""Problem files: reading, validation (one specific line per bad input), front matter, kind guessing, messages."""
+"""Problem files: reading, validation (one line per bad input), front matter, kind guessing, messages."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ from vibelocal.problem import (
     Problem,
     build_messages,
     decode_problem_bytes,
+    ensure_fits,
+    generation_reserve,
     guess_kind,
     read_problem,
     split_front_matter,
 )
+from vibelocal.types import ChatMessage
 
 
 def write(tmp_path, data: bytes, name: str = "p.md"):
@@ -165,3 +168,16 @@ def test_build_messages_appends_the_manifest_suffix():
 def test_build_messages_without_manifest_uses_the_default_suffixes():
     msgs = build_messages(Problem("Compute 1+1.", "math"), None)
     assert msgs[0].content.endswith(DEFAULT_SUFFIXES["math"])
+
+
+def test_ensure_fits_counts_tokens_against_the_context():
+    msgs = [ChatMessage("user", "word " * 100)]
+    count = len  # one token per character keeps the arithmetic visible
+    assert ensure_fits(msgs, count, 4096) == 500 + 8
+    with pytest.raises(BadInputError) as err:
+        ensure_fits(msgs, count, 512)
+    assert str(err.value) == (
+        "the problem is too long: 508 tokens vs limit 384 (a 512-token context, 128 kept for thinking and the answer)"
+    )
+    assert err.value.exit_code == ExitCode.BAD_INPUT
+    assert generation_reserve(65536) == 1024

@@ -23,14 +23,14 @@ SpanKind = Literal["text", "boxed", "code"]
 
 @dataclass(frozen=True)
 class Span:
-    """A piece of rendered text: plain text, the content of a `\\boxed{}` (to highlight), or untouched code."""
+    """A piece of rendered text: plain, the content of a `\\boxed{}` (to highlight), or untouched code."""
 
     text: str
     kind: SpanKind = "text"
 
 
 def to_spans(text: str) -> list[Span]:
-    """Convert a complete text: math delimiters removed, LaTeX as Unicode, code fences and inline code untouched."""
+    """Convert a whole text: math delimiters removed, LaTeX as Unicode, fences and inline code untouched."""
     segments, _ = _segments(text, final=True)
     out: list[Span] = []
     for kind, raw, _, _ in segments:
@@ -100,7 +100,7 @@ def _paragraph_end(text: str, start: int) -> int:
 
 
 def _segments(text: str, *, final: bool) -> tuple[list[Segment], _Pending | None]:
-    """Split into prose, math (delimiters removed) and code; when not `final`, report an unclosed construct."""
+    """Split into prose, math (delimiters removed) and code; unless `final`, report an unclosed construct."""
     out: list[Segment] = []
     n, i, start = len(text), 0, 0
 

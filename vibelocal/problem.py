@@ -1,4 +1,4 @@
-"""Problem files: read and validate the text, parse front matter, guess the kind, build the prompt messages."""
+"""Problem files: read and validate the text, parse front matter, guess the kind, build the prompt."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 
 @dataclass(frozen=True)
 class Problem:
-    """A problem to solve: its text (front matter removed), kind, front-matter fields and where it came from."""
+    """A problem: its text (front matter removed), kind, front-matter fields and where it came from."""
 
     text: str
     kind: ProblemKind
@@ -51,7 +51,7 @@ def read_problem(
     max_bytes: int = MAX_PROBLEM_BYTES,
     stdin: BinaryIO | None = None,
 ) -> Problem:
-    """Read a problem file ("-" reads stdin); BadInputError (exit 3) with one specific line when it is unusable.
+    """Read a problem file ("-" reads stdin); BadInputError (exit 3), one specific line, when unusable.
 
     The kind comes from `kind`, else the front matter's `kind:`, else `guess_kind`.
     """
@@ -254,7 +254,7 @@ def generation_reserve(n_ctx: int) -> int:
 
 
 def ensure_fits(messages: Sequence[ChatMessage], count_tokens: Callable[[str], int], n_ctx: int) -> int:
-    """The prompt's token count; BadInputError (exit 3) when it leaves too little of the context to think in."""
+    """The prompt's token count; BadInputError (exit 3) when it leaves too little context to think in."""
     tokens = sum(count_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS for m in messages)
     limit = n_ctx - generation_reserve(n_ctx)
     if tokens > limit:

@@ -55,8 +55,8 @@ def terminal_options(
     err: TextIO | None = None,
     environ: dict[str, str] | None = None,
 ) -> RenderOptions:
-    """Thinking shows on a TTY stderr unless hidden, elsewhere only with `show_thinking`; LaTeX becomes Unicode
-    only on a TTY and never with `raw`; NO_COLOR turns styles off."""
+    """Thinking shows on a TTY stderr unless hidden, elsewhere only with `show_thinking`; LaTeX becomes
+    Unicode only on a TTY and never with `raw`; NO_COLOR turns styles off."""
     out, err = out or sys.stdout, err or sys.stderr
     env = os.environ if environ is None else environ
     out_tty, err_tty = _isatty(out), _isatty(err)

@@ -1,4 +1,4 @@
-"""Self-consistency voting: group K sampled final answers by mathematical equivalence; the largest group wins."""
+"""Self-consistency voting: K final answers grouped by mathematical equivalence; the largest group wins."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def text_equivalence(a: str, b: str) -> bool:
 
 
 def group_answers(answers: Sequence[str | None], equivalent: Equivalence | None = None) -> VoteResult:
-    """Group final answers (None: a sample without one); each answer joins the first group it is equivalent to."""
+    """Group final answers (None: a sample without one); each joins the first group it is equivalent to."""
     same = equivalent or math_equivalence()
     groups: list[VoteGroup] = []
     unanswered: list[int] = []
