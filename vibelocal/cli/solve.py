@@ -161,7 +161,7 @@ def run_solve(opts: SolveOptions) -> int:
     problem = read_problem(opts.file, kind=opts.kind)
     quiet = opts.as_json or opts.answer_only
     render = terminal_options(
-        hide_thinking=opts.hide_thinking or not settings.show_thinking,
+        hide_thinking=opts.hide_thinking or (not settings.show_thinking and not opts.show_thinking),
         show_thinking=opts.show_thinking,
         raw=opts.raw,
         answer=not quiet and opts.votes == 1,
