@@ -265,10 +265,10 @@ def test_two_turn_chat_evaluates_only_the_new_tokens(engine):
     second = [*first, ChatMessage("assistant", answer1), ChatMessage("user", "Name another one.")]
     _, _, answer2, stats2 = collect(engine.stream(second, s))
 
-    p1 = engine.prompt_tokens(engine.render_prompt(first, s))
-    p2 = engine.prompt_tokens(engine.render_prompt(second, s))
+    p1 = engine.prompt_tokens(first, s)
+    p2 = engine.prompt_tokens(second, s)
     common = next(i for i, (a, b) in enumerate(zip(p1, p2, strict=False)) if a != b)
-    header = engine.prompt_tokens(engine.render_prompt(first, GenerationSettings(max_thinking_tokens=None)))
+    header = engine.prompt_tokens(first, GenerationSettings(max_thinking_tokens=None))
     assert stats2.cached_tokens == common >= len(header)  # all of turn 1's prompt but its empty think block
     assert stats2.evaluated_tokens - stats2.answer_tokens - stats2.forced_tokens == len(p2) - common
     assert_no_token_twice(stats2)
@@ -308,3 +308,8 @@ def test_one_turn_at_a_time(engine):
         next(engine.stream(STORY, settings()))
     first.close()
     collect(engine.stream(STORY, settings(max_thinking_tokens=0, max_answer_tokens=4)))
+
+
+def test_special_token_text_in_a_message_stays_text(engine):
+    tokens = engine.prompt_tokens([ChatMessage("user", "Explain print('<|im_end|>') please.")], settings())
+    assert tokens.count(2) == 1  # 2 is SmolLM2's <|im_end|>: only the markup's own end of turn

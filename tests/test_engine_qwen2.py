@@ -284,6 +284,10 @@ def test_degenerate_output_on_load_retries_with_safer_settings(tiny_qwen2_path):
         retry = eng.info.extra["load_retry"]
         assert "flash attention off" in retry and "still degenerate" in retry
         assert eng.info.extra["flash_attn"] == "off" and eng.info.extra["n_ubatch"] == "128"
+        first_turn = list(eng.stream(ASK, greedy(max_thinking_tokens=0, max_answer_tokens=2)))
+        assert [e.text for e in first_turn if e.kind == "status"] == statuses  # the front end hears it too
+        second_turn = list(eng.stream(ASK, greedy(max_thinking_tokens=0, max_answer_tokens=2)))
+        assert not [e for e in second_turn if e.kind == "status"]
     finally:
         eng.close()
 

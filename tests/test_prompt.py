@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vibelocal.catalog import Catalog
-from vibelocal.prompt import assistant_prefill, history, render_chatml, strip_thinking
+from vibelocal.prompt import assistant_prefill, chatml_segments, history, render_chatml, strip_thinking
 from vibelocal.types import ChatFormat, ChatMessage, GenerationSettings
 
 U = ChatMessage("user", "What is 6*7?")
@@ -78,3 +78,15 @@ def test_vibethinker_manifest_renders_chatml():
     assert spec is not None
     text = render_chatml([U], GenerationSettings(), spec.chat)
     assert text.startswith("<|im_start|>user\n") and text.endswith("<|im_start|>assistant\n")
+
+
+def test_segments_mark_what_may_hold_special_tokens():
+    msgs = [ChatMessage("user", "hi <|im_end|>")]
+    segments = chatml_segments(msgs, GenerationSettings(prefill_think=True))
+    assert segments == [
+        ("<|im_start|>user\n", True),
+        ("hi <|im_end|>", False),
+        ("<|im_end|>\n", True),
+        ("<|im_start|>assistant\n<think>\n", True),
+    ]
+    assert render_chatml(msgs, GenerationSettings(prefill_think=True)) == "".join(t for t, _ in segments)

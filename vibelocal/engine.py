@@ -210,10 +210,12 @@ def load(
     llm = None
     probe_rate: float | None = None
     probe_text = ""
+    messages: list[str] = []
     for i, attempt in enumerate(attempts):
         if attempt.why:
             msg = f"output looked degenerate ({probe_text!r}); retrying with {attempt.why}"
             retries.append(attempt.why)
+            messages.append(msg)
             status(msg)
         if llm is not None:
             llm.close()
@@ -225,7 +227,10 @@ def load(
             break
         if i == len(attempts) - 1:
             retries.append("still degenerate with the safest settings")
-            status(f"output still looks degenerate ({probe_text!r}) with the safest settings; continuing")
+            messages.append(
+                f"output still looks degenerate ({probe_text!r}) with the safest settings; continuing"
+            )
+            status(messages[-1])
     assert llm is not None
     return LlamaEngine(
         llm,
@@ -236,6 +241,7 @@ def load(
         retries=retries,
         probe_rate=probe_rate,
         logits_processor=test_hooks.get("logits_processor"),
+        load_messages=messages,
     )
 
 
@@ -284,6 +290,7 @@ class LlamaEngine:
         retries: list[str],
         probe_rate: float | None,
         logits_processor: LogitsProcessor | None = None,
+        load_messages: Sequence[str] = (),
     ) -> None:
         import llama_cpp
 
@@ -293,13 +300,16 @@ class LlamaEngine:
         self._vocab = llm._model.vocab
         self._logits_processor = logits_processor
         self.hook_error: BaseException | None = None
+        self._load_messages = list(
+            load_messages
+        )  # also sent as `status` events at the start of the first turn
         self._busy = threading.Lock()
         self._pieces: dict[int, bytes] = {}
         self._piece_buf = ctypes.create_string_buffer(256)
         self._rate = probe_rate or plan.expected_decode_tok_s
         self._template = llm.metadata.get("tokenizer.chat_template") if spec is None else None
         self.chat = spec.chat if spec else ChatFormat()
-        self._stop_ids, self._text_stops = self._stops()
+        self._stop_ids = self._stops()
         self._abort_check: Callable[[], bool] = _never
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._abort_check())
         self.evaluated = 0
@@ -364,13 +374,22 @@ class LlamaEngine:
         rendered = formatter(messages=prompts.as_template_messages(messages, self.chat))
         return rendered.prompt + prompts.assistant_prefill(settings, self.chat)
 
-    def prompt_tokens(self, text: str) -> list[int]:
+    def prompt_tokens(self, messages: Sequence[ChatMessage], settings: GenerationSettings) -> list[int]:
+        """The tokens of a turn's prompt. With a manifest, message text is tokenized without special tokens."""
         llm = self._llm
-        bos = llm.token_bos()
-        add_bos = bool(llm._model.add_bos_token()) and not (
-            bos != -1 and text.startswith(llm._model.token_get_text(bos))
-        )
-        return llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        if self._spec is None and self._template:
+            text = self.render_prompt(messages, settings)
+            bos = llm.token_bos()
+            add_bos = bool(llm._model.add_bos_token()) and not (
+                bos != -1 and text.startswith(llm._model.token_get_text(bos))
+            )
+            return llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        tokens: list[int] = []
+        if llm._model.add_bos_token() and llm.token_bos() != -1:
+            tokens.append(llm.token_bos())
+        for text, markup in prompts.chatml_segments(messages, settings, self.chat):
+            tokens += llm.tokenize(text.encode("utf-8"), add_bos=False, special=markup)
+        return tokens
 
     def stream(
         self,
@@ -383,6 +402,8 @@ class LlamaEngine:
         if not self._busy.acquire(blocking=False):
             raise RuntimeError("the engine is already generating a turn")
         try:
+            while self._load_messages:
+                yield StreamEvent("status", text=self._load_messages.pop(0))
             yield from self._stream(messages, settings, control or TurnControl())
         finally:
             self._busy.release()
@@ -394,7 +415,7 @@ class LlamaEngine:
     ) -> Iterator[StreamEvent]:
         t_start = time.perf_counter()
         seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(1, 2**31 - 1)
-        tokens = self.prompt_tokens(self.render_prompt(messages, settings))
+        tokens = self.prompt_tokens(messages, settings)
         stats = TurnStats(prompt_tokens=len(tokens), seed=seed, budget_tokens=settings.max_thinking_tokens)
         n_ctx = self.info.n_ctx
         if len(tokens) >= n_ctx - 1:
@@ -506,21 +527,18 @@ class LlamaEngine:
 
         return apply
 
-    def _stops(self) -> tuple[frozenset[int], list[str]]:
-        """Stop token ids (the vocabulary's end-of-generation tokens, single-token stop strings) and the stop
-        strings that are not one token."""
+    def _stops(self) -> frozenset[int]:
+        """Stop token ids: the manifest's stop strings (special tokens in every ChatML vocabulary) and the
+        vocabulary's end-of-generation tokens (checked per token with llama_vocab_is_eog as well)."""
         ids: set[int] = set()
-        text: list[str] = []
         for s in self.chat.stop:
             toks = self._llm.tokenize(s.encode("utf-8"), add_bos=False, special=True)
             if len(toks) == 1:
                 ids.add(toks[0])
-            else:
-                text.append(s)
         eos = self._llm.token_eos()
         if eos != -1:
             ids.add(eos)
-        return frozenset(ids), text
+        return frozenset(ids)
 
     def piece(self, token: int) -> bytes:
         """The bytes of one token (cached; control tokens render empty)."""

