@@ -22,8 +22,11 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    from vibelocal.catalog import Catalog
 
 FaultKind = Literal["drop", "corrupt", "404", "401", "403", "500", "stall"]
 CHUNK = 64 * 1024
@@ -375,3 +378,41 @@ def _tree_entry(f: RepoFile) -> dict:
         "path": f.name,
         "lfs": {"oid": f.sha256, "size": f.size, "pointerSize": 134},
     }
+
+
+# --------------------------------------------------------------------------- a test model manifest for the served file
+
+REPO = "test-org/smol-GGUF"
+
+
+def manifest(repos: list[str], file: str, size: int, sha256: str | None = None) -> str:
+    """A `smol-test` manifest (SmolLM2's real architecture) whose GGUF sources are `repos`."""
+    pin = f', sha256 = "{sha256}"' if sha256 else ""
+    sources = "\n".join(
+        f'[[sources]]\nrepo = "{r}"\nfiles = [{{ quant = "Q4_1", file = "{file}", size_bytes = {size}{pin} }}]\n'
+        for r in repos
+    )
+    return f"""name = "smol-test"
+display_name = "SmolLM2 test"
+default_quant = "Q4_1"
+[architecture]
+name = "llama"
+n_layers = 30
+hidden_size = 576
+n_heads = 9
+n_kv_heads = 3
+head_dim = 64
+vocab_size = 49152
+context_length = 8192
+{sources}"""
+
+
+def write_manifest(text: str) -> Catalog:
+    """Install a manifest into the user's models folder (the Catalog reads it) and return the catalog."""
+    from vibelocal.catalog import Catalog
+    from vibelocal.paths import get_paths
+
+    folder = get_paths().config_dir / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "smol-test.toml").write_text(text)
+    return Catalog(extra_dirs=[folder])

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hubserver import HubServer
-from test_download import REPO, manifest, write_manifest
+from hubserver import REPO, HubServer, manifest, write_manifest
 from typer.testing import CliRunner
 
 from vibelocal.config import Settings

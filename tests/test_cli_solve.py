@@ -260,8 +260,7 @@ def test_broken_model_files_exit_5(tmp_path, smollm2_path):
 
 @pytest.mark.real_model
 def test_first_run_pulls_with_yes_then_solves(monkeypatch, real_engine, smollm2_path):
-    from hubserver import HubServer
-    from test_download import REPO, manifest, write_manifest
+    from hubserver import REPO, HubServer, manifest, write_manifest
 
     made = use_engine(monkeypatch, real_engine)
     with HubServer() as hub:

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from hubserver import HubServer
+from hubserver import REPO, HubServer, manifest, write_manifest
 
 from vibelocal import download
 from vibelocal.catalog import Catalog, parse_ref
@@ -23,40 +23,11 @@ from vibelocal.errors import (
 from vibelocal.paths import get_paths
 from vibelocal.store import Registry, hf_cache_dir
 
-REPO = "test-org/smol-GGUF"
 MIRROR = "mirror-org/smol-GGUF"
 GATED = "gated-org/smol-GGUF"
 TOKEN = "hf_test_token_123"
 FAST = DownloadOptions(stall_timeout_s=0.5, backoff_s=0.01, metadata_timeout_s=5)
 SLACK = 512 * 1024  # "a little" re-fetched after a drop: less than one read buffer
-
-
-def manifest(repos: list[str], file: str, size: int, sha256: str | None = None) -> str:
-    pin = f', sha256 = "{sha256}"' if sha256 else ""
-    sources = "\n".join(
-        f'[[sources]]\nrepo = "{r}"\nfiles = [{{ quant = "Q4_1", file = "{file}", size_bytes = {size}{pin} }}]\n'
-        for r in repos
-    )
-    return f"""name = "smol-test"
-display_name = "SmolLM2 test"
-default_quant = "Q4_1"
-[architecture]
-name = "llama"
-n_layers = 30
-hidden_size = 576
-n_heads = 9
-n_kv_heads = 3
-head_dim = 64
-vocab_size = 49152
-context_length = 8192
-{sources}"""
-
-
-def write_manifest(text: str) -> Catalog:
-    folder = get_paths().config_dir / "models"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "smol-test.toml").write_text(text)
-    return Catalog(extra_dirs=[folder])
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hubserver import HubServer
+from hubserver import REPO, HubServer, manifest, write_manifest
 from tui_helpers import ANSWER, HARDWARE, THINKING, wait_for
 
 from vibelocal.config import load_settings
@@ -18,30 +18,6 @@ from vibelocal.tui.screens.setup import SetupScreen
 
 pytestmark = pytest.mark.anyio
 SIZE = (110, 36)
-REPO = "test-org/smol-GGUF"
-
-
-def write_manifest(file: str, size: int) -> None:
-    folder = get_paths().config_dir / "models"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "smol-test.toml").write_text(
-        f"""name = "smol-test"
-display_name = "SmolLM2 test"
-default_quant = "Q4_1"
-[architecture]
-name = "llama"
-n_layers = 30
-hidden_size = 576
-n_heads = 9
-n_kv_heads = 3
-head_dim = 64
-vocab_size = 49152
-context_length = 8192
-[[sources]]
-repo = "{REPO}"
-files = [{{ quant = "Q4_1", file = "{file}", size_bytes = {size} }}]
-"""
-    )
 
 
 def text_of(screen, selector: str) -> str:
@@ -65,7 +41,7 @@ async def test_no_model_opens_setup_with_the_plan():
 
 async def test_download_cancel_resume_then_chat(smollm2_path: Path, monkeypatch):
     size = smollm2_path.stat().st_size
-    write_manifest(smollm2_path.name, size)
+    write_manifest(manifest([REPO], smollm2_path.name, size))
     engine = ScriptedEngine(Script(THINKING, ANSWER))
     with HubServer() as hub:
         hub.add_file(REPO, smollm2_path.name, smollm2_path)
