@@ -6,8 +6,12 @@ import sys
 
 import typer
 
+from vibelocal.cli import options
 
-def open_chat_app(model: str | None = None, budget: str | None = None, prefill_think: bool = False) -> None:
+
+def open_chat_app(
+    model: str | None = None, budget: str | None = None, prefill_think: bool | None = None
+) -> None:
     """Validate what can be checked before the screen takes over, then run the chat app."""
     from vibelocal.budget import parse_budget
     from vibelocal.config import load_settings
@@ -16,9 +20,7 @@ def open_chat_app(model: str | None = None, budget: str | None = None, prefill_t
 
     if budget is not None:
         parse_budget(budget)  # a malformed --budget is a usage error (exit 2) before anything opens
-    settings = load_settings(
-        {"model": model, "budget": budget, "prefill_think": True if prefill_think else None}
-    )
+    settings = load_settings({"model": model, "budget": budget, "prefill_think": prefill_think})
     parse_budget(settings.budget)
     session = Session(settings)
     ref = session.resolve()  # an unknown reference: exit 4
@@ -36,23 +38,9 @@ def open_chat_app(model: str | None = None, budget: str | None = None, prefill_t
 def register(app: typer.Typer) -> None:
     @app.command("chat")
     def chat(
-        model: str | None = typer.Option(
-            None,
-            "--model",
-            "-m",
-            help="Model reference (vibethinker-3b, vibethinker-3b:Q8_0, OWNER/REPO:QUANT) or a .gguf path.",
-        ),
-        budget: str | None = typer.Option(
-            None,
-            "--budget",
-            "-b",
-            help="Thinking budget per turn: off, low, medium, high, unlimited, 8000, 2k, 90s.",
-        ),
-        prefill_think: bool = typer.Option(
-            False,
-            "--prefill-think",
-            help="Start each reply inside <think> (models that do not think on their own).",
-        ),
+        model: str | None = options.MODEL,
+        budget: str | None = options.BUDGET,
+        prefill_think: bool | None = options.PREFILL_THINK,
     ) -> None:
         """Open the chat app (the same as running vibelocal with no command)."""
         open_chat_app(model=model, budget=budget, prefill_think=prefill_think)

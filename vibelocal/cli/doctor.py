@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from vibelocal.cli import options
 from vibelocal.cli.output import print_json
 from vibelocal.types import HardwareProfile, Plan
 
@@ -191,9 +192,7 @@ def register(app: typer.Typer) -> None:
             metavar="PROFILE.json",
             help="Plan for a described machine instead of this one.",
         ),
-        model: str | None = typer.Option(
-            None, "--model", metavar="REF", help="Model to plan (default: settings)."
-        ),
+        model: str | None = options.MODEL,
         ctx: int | None = typer.Option(None, "--ctx", metavar="N", help="Wanted context length in tokens."),
     ) -> None:
         """Show this machine, the plan for the model (quant, GPU layers, context, threads) and why."""

@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from vibelocal.answers import TurnRecord
+from vibelocal.cli import options
 from vibelocal.cli.output import print_json, report_error
 from vibelocal.errors import ExitCode, NoAnswerError, UsageError, VibelocalError
 from vibelocal.types import ChatEngine, ChatMessage, GenerationSettings, StreamEvent
@@ -82,32 +83,19 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(
             False, "--json", help="Print one JSON object with the answer, thinking, usage and timings."
         ),
-        budget: str | None = typer.Option(
-            None, "--budget", "-b", help="Thinking budget: off|low|medium|high|unlimited, 8000, 2k, 90s, 2m."
-        ),
-        model: str | None = typer.Option(
-            None,
-            "--model",
-            "-m",
-            help="Model: an alias (vibethinker-3b[:QUANT]), OWNER/REPO:QUANT or a .gguf path.",
-        ),
+        budget: str | None = options.BUDGET,
+        model: str | None = options.MODEL,
         temperature: float | None = typer.Option(
             None, "--temperature", "-t", help="Sampling temperature (default: the model's, 0.6)."
         ),
         seed: int | None = typer.Option(
             None, "--seed", help="Random seed (default: a fresh one, reported in --json)."
         ),
-        prefill_think: bool | None = typer.Option(
-            None,
-            "--prefill-think/--no-prefill-think",
-            help="Start the answer inside <think> (default: the model's setting).",
-        ),
+        prefill_think: bool | None = options.PREFILL_THINK,
         votes: int = typer.Option(
             1, "--votes", min=1, max=64, help="Sample K answers and keep the one most samples agree on."
         ),
-        yes: bool = typer.Option(
-            False, "--yes", "-y", help="Download the model without asking when it is not installed."
-        ),
+        yes: bool = options.YES,
         ctx: int | None = typer.Option(
             None, "--ctx", min=512, help="Context length in tokens (default: the planner's)."
         ),

@@ -15,6 +15,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from vibelocal.cli import options
 from vibelocal.cli.output import info, print_json
 from vibelocal.errors import BadInputError, ModelLoadError, ModelUnavailableError, UsageError
 
@@ -64,10 +65,10 @@ def register(app: typer.Typer) -> None:
         resume: str | None = typer.Option(None, "--resume", "-r", metavar="[ID]", help="Resume a saved session (the newest unfinished one without ID)."),
         list_sessions: bool = typer.Option(False, "--list", "-l", help="List saved tutor sessions and exit."),
         as_json: bool = typer.Option(False, "--json", help="With --list: one JSON array."),
-        model: str | None = typer.Option(None, "--model", "-m", help="Model: an alias, OWNER/REPO:QUANT or a .gguf path."),
+        model: str | None = options.MODEL,
         budget: str | None = typer.Option(None, "--budget", "-b", help="Thinking budget for the private solve (off, low, 8000, 90s ...)."),
         hint_budget: str = typer.Option("1k", "--hint-budget", help="Thinking budget for each hint."),
-        prefill_think: bool | None = typer.Option(None, "--prefill-think/--no-prefill-think", help="Start the model's turns inside <think>."),
+        prefill_think: bool | None = options.PREFILL_THINK,
     ) -> None:  # fmt: skip
         """Work a problem: the model solves it privately, you type answers, ask for hints, see the solution at the end.
 
