@@ -88,7 +88,7 @@ def test_nothing_fits_says_so_with_numbers(spec):
     plan = make_plan(spec, hw("nothing_fits"), Settings())
     assert not plan.fits and plan.fit == "wont_fit"
     assert plan.quant == "Q2_K" and plan.n_ctx == 4096
-    assert plan.reasons[0].startswith("nothing fits:") and "GiB of RAM" in plan.reasons[0]
+    assert plan.reasons[0].startswith("nothing fits:") and "GB of RAM" in plan.reasons[0]
     assert {q.fit for q in quant_fits(spec, hw("nothing_fits"), Settings())} == {"wont_fit"}
 
 

@@ -105,7 +105,7 @@ def test_missing_file_and_directory(tmp_path):
 
 def test_huge_file_refused_before_reading(tmp_path):
     path = write(tmp_path, b"1+1=?\n" * 200_000)
-    with pytest.raises(BadInputError, match=r"is too large: 1\.1 MiB \(the limit is 1\.0 MiB\)"):
+    with pytest.raises(BadInputError, match=r"is too large: 1\.2 MB \(the limit is 1\.0 MB\)"):
         read_problem(path)
     with pytest.raises(BadInputError, match="stdin is too large"):
         read_problem("-", stdin=io.BytesIO(b"x" * 2000), max_bytes=1000)

@@ -46,12 +46,12 @@ from vibelocal.transfer import (
     Transfer,
     backoff,
     fetch_resumable,
-    format_bytes,
     http_status,
     is_transient,
     reason,
 )
 from vibelocal.types import InstalledModel, ModelSpec
+from vibelocal.units import format_bytes
 
 __all__ = ["DownloadCancelled", "DownloadOptions", "DownloadProgress", "HubUnreachable", "pull", "pick_gguf"]
 
@@ -391,9 +391,9 @@ def _check_disk(entry: CachedFile, size: int, ctx: _Context) -> None:
     free = (ctx.options.free_bytes or _disk_free)(probe)
     if free < need:
         raise DiskSpaceError(
-            f"not enough disk space for {entry.file}: it needs {format_bytes(need)} "
-            f"({format_bytes(size - have)} to download + {format_bytes(ctx.options.disk_margin_bytes)} margin), "
-            f"{probe} has {format_bytes(free)} free",
+            f"not enough disk space for {entry.file}: it needs {format_bytes(need, digits=2)} "
+            f"({format_bytes(size - have, digits=2)} to download + {format_bytes(ctx.options.disk_margin_bytes, digits=2)} margin), "
+            f"{probe} has {format_bytes(free, digits=2)} free",
             hint="free some space, or set HF_HOME to a bigger disk",
         )
 

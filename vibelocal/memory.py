@@ -81,10 +81,6 @@ _GPU_BANDWIDTH = [
 ]  # fmt: skip
 
 
-def fmt_gb(n: int | float) -> str:
-    return f"{n / GiB:.1f} GiB"
-
-
 @dataclass(frozen=True)
 class ModelShape:
     """The numbers the arithmetic needs, exact from a GGUF header or estimated from a manifest."""

@@ -26,12 +26,12 @@ from vibelocal.memory import (
     ModelShape,
     decode_tok_s,
     fits_in,
-    fmt_gb,
     memory_for,
     shape_from_gguf,
     shape_from_spec,
 )
 from vibelocal.types import GpuInfo, HardwareProfile, InstalledModel, MemoryBreakdown, ModelSpec, Plan
+from vibelocal.units import format_bytes
 
 # --------------------------------------------------------------------------- placement search
 
@@ -254,9 +254,9 @@ def quant_fits(spec: ModelSpec, hw: HardwareProfile, settings: Settings) -> list
 
 
 def _need_line(p: Placement) -> str:
-    where = f"{fmt_gb(p.host.total_bytes - p.host.reclaimable_bytes + p.host.margin_bytes)} of RAM"
+    where = f"{format_bytes(p.host.total_bytes - p.host.reclaimable_bytes + p.host.margin_bytes)} of RAM"
     if p.device.total_bytes:
-        where += f" and {fmt_gb(p.device.total_bytes + p.device.margin_bytes)} on the GPU"
+        where += f" and {format_bytes(p.device.total_bytes + p.device.margin_bytes)} on the GPU"
     return f"{p.shape.quant} at {p.n_ctx:,} tokens needs {where} (margins included)"
 
 
@@ -271,9 +271,9 @@ def _finish(
     shape, L = p.shape, p.shape.n_layers
     reasons: list[str] = []
     warnings: list[str] = list(p.notes)
-    avail = f"{fmt_gb(hw.ram_available_bytes)} of RAM available"
+    avail = f"{format_bytes(hw.ram_available_bytes)} of RAM available"
     if p.gpu is not None:
-        avail += f", {fmt_gb(p.gpu.memory_free_bytes)} free on {p.gpu.name}"
+        avail += f", {format_bytes(p.gpu.memory_free_bytes)} free on {p.gpu.name}"
     if not p.fits:
         reasons.append(f"nothing fits: {_need_line(p)}; {avail}")
     elif passed_over is not None:

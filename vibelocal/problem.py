@@ -11,6 +11,7 @@ from typing import BinaryIO, Literal
 
 from vibelocal.errors import BadInputError
 from vibelocal.types import ChatMessage, ModelSpec
+from vibelocal.units import format_bytes
 
 ProblemKind = Literal["math", "code", "other"]
 KINDS: tuple[ProblemKind, ...] = ("math", "code", "other")
@@ -80,14 +81,16 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
     except OSError as exc:
         raise BadInputError(f"cannot read {path}: {exc.strerror or exc}") from None
     if size > max_bytes:
-        raise BadInputError(f"{path} is too large: {_size(size)} (the limit is {_size(max_bytes)})")
+        raise BadInputError(
+            f"{path} is too large: {format_bytes(size)} (the limit is {format_bytes(max_bytes)})"
+        )
     try:
         with path.open("rb") as fh:
             raw = fh.read(max_bytes + 1)
     except OSError as exc:
         raise BadInputError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(raw) > max_bytes:  # grew while we looked, or a special file
-        raise BadInputError(f"{path} is too large: more than {_size(max_bytes)}")
+        raise BadInputError(f"{path} is too large: more than {format_bytes(max_bytes)}")
     if not raw:
         raise BadInputError(f"{path} is empty")
     return raw
@@ -97,18 +100,10 @@ def _read_stdin(stdin: BinaryIO | None, max_bytes: int) -> bytes:
     stream = stdin if stdin is not None else sys.stdin.buffer
     raw = stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
-        raise BadInputError(f"stdin is too large: more than {_size(max_bytes)}")
+        raise BadInputError(f"stdin is too large: more than {format_bytes(max_bytes)}")
     if not raw:
         raise BadInputError("stdin is empty: pipe a problem in, or pass a file")
     return raw
-
-
-def _size(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MiB"
-    if n >= 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n} bytes"
 
 
 def decode_problem_bytes(raw: bytes, label: str = "input") -> str:

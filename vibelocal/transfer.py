@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vibelocal.errors import DownloadError, ExitCode
+from vibelocal.units import format_bytes
 
 Phase = Literal["download", "verify", "cached"]
 
@@ -98,7 +99,7 @@ def fetch_resumable(url: str, headers: dict[str, str], target: Path, size: int, 
     first = target.stat().st_size if target.exists() else 0
     meter = Meter(t.file, size, t.report, start=first)
     if first:
-        meter.note(f"resuming at {format_bytes(first)} of {format_bytes(size)}")
+        meter.note(f"resuming at {format_bytes(first, digits=2)} of {format_bytes(size, digits=2)}")
     failures = 0
     while True:
         have = target.stat().st_size if target.exists() else 0
@@ -122,7 +123,10 @@ def fetch_resumable(url: str, headers: dict[str, str], target: Path, size: int, 
             kept = target.stat().st_size if target.exists() else 0
             why = "stalled" if "timeout" in type(exc).__name__.lower() else "dropped"
             failures = backoff(
-                0 if got > 0 else failures, f"connection {why} at {format_bytes(kept)}", t, meter=meter
+                0 if got > 0 else failures,
+                f"connection {why} at {format_bytes(kept, digits=2)}",
+                t,
+                meter=meter,
             )
 
 
@@ -155,7 +159,7 @@ def _get_range(
                 if t.cancel is not None and t.cancel.is_set():
                     fh.flush()
                     raise DownloadCancelled(
-                        f"download of {meter.base.file} stopped at {format_bytes(fh.tell())} of {format_bytes(size)}",
+                        f"download of {meter.base.file} stopped at {format_bytes(fh.tell(), digits=2)} of {format_bytes(size, digits=2)}",
                         hint="the partial file is kept: run the same pull again to resume",
                     )
                 fh.write(chunk)
@@ -219,14 +223,6 @@ def reason(exc: Exception) -> str:
 
 
 # --------------------------------------------------------------------------- progress
-
-
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1000
-    return f"{n:.2f} GB"  # pragma: no cover
 
 
 class Meter:

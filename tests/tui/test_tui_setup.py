@@ -35,7 +35,7 @@ async def test_no_model_opens_setup_with_the_plan():
         plan = text_of(screen, "#plan")
         assert "Recommended: VibeThinker-3B Q" in plan and "GB download" in plan
         assert "Expected speed: about" in plan
-        assert "Test CPU, 4 cores · RAM 16.0 GB" in text_of(screen, "#hardware")
+        assert "Test CPU, 4 cores · RAM 17.2 GB" in text_of(screen, "#hardware")
         assert app.chat.model_label == "no model"
 
 

@@ -10,15 +10,9 @@ import typer
 from vibelocal.cli import options
 from vibelocal.cli.output import print_json
 from vibelocal.types import HardwareProfile, Plan
+from vibelocal.units import format_bytes
 
 SCHEMA_VERSION = 1
-GiB = 1024**3
-
-
-def _gb(n: int | float | None) -> str:
-    if n is None:
-        return "?"
-    return f"{n / GiB:.1f} GiB" if abs(n) >= GiB else f"{n / 1024**2:.0f} MiB"
 
 
 def _duration(seconds: float | None) -> str:
@@ -96,10 +90,10 @@ def _hardware_lines(hw: HardwareProfile, models_dir: str) -> list[str]:
         f"Hardware ({'probed' if hw.source == 'probe' else 'from the profile file'})",
         f"  system   {hw.os} {hw.arch}",
         f"  CPU      {hw.cpu_name}, {cores}{feats}",
-        f"  RAM      {_gb(hw.ram_total_bytes)} total, {_gb(hw.ram_available_bytes)} available",
+        f"  RAM      {format_bytes(hw.ram_total_bytes)} total, {format_bytes(hw.ram_available_bytes)} available",
     ]
     if hw.disk_free_bytes is not None:
-        lines.append(f"  disk     {_gb(hw.disk_free_bytes)} free where models live ({models_dir})")
+        lines.append(f"  disk     {format_bytes(hw.disk_free_bytes)} free where models live ({models_dir})")
     lines.append(f"  power    {power}")
     if not hw.gpus:
         lines.append("  GPU      none")
@@ -107,8 +101,8 @@ def _hardware_lines(hw: HardwareProfile, models_dir: str) -> list[str]:
         usable = "usable" if g.usable_by_build else "NOT usable by this build"
         kind = "unified memory" if g.unified_memory else "dedicated memory"
         lines.append(
-            f"  GPU      {g.name} ({g.backend}, {kind}): {_gb(g.memory_free_bytes)} free of "
-            f"{_gb(g.memory_total_bytes)}, {usable}"
+            f"  GPU      {g.name} ({g.backend}, {kind}): {format_bytes(g.memory_free_bytes)} free of "
+            f"{format_bytes(g.memory_total_bytes)}, {usable}"
         )
     lines.append(f"  llama.cpp build backends: {', '.join(hw.build_backends)}")
     return lines
@@ -132,20 +126,20 @@ def _plan_lines(report: dict[str, Any]) -> list[str]:
     lines += [
         f"Plan     {p['quant']} {where}, context {p['n_ctx']:,} tokens, {p['n_threads']} threads, "
         f"flash attention {'on' if p['flash_attn'] else 'off'}, KV cache {p['kv_cache_type']}",
-        f"  RAM    {_gb(p['memory']['host_bytes'])}: weights {_gb(h['weights_bytes'])}, KV cache "
-        f"{_gb(h['kv_cache_bytes'])}, compute {_gb(h['compute_bytes'])}, overhead {_gb(h['overhead_bytes'])}; "
-        f"{_gb(h['margin_bytes'])} kept free of {_gb(h['available_bytes'])} available",
+        f"  RAM    {format_bytes(p['memory']['host_bytes'])}: weights {format_bytes(h['weights_bytes'])}, KV cache "
+        f"{format_bytes(h['kv_cache_bytes'])}, compute {format_bytes(h['compute_bytes'])}, overhead {format_bytes(h['overhead_bytes'])}; "
+        f"{format_bytes(h['margin_bytes'])} kept free of {format_bytes(h['available_bytes'])} available",
     ]
     if h["reclaimable_bytes"]:
         lines.append(
-            f"         ({_gb(h['reclaimable_bytes'])} of the weights are file pages llama.cpp copied into a faster "
+            f"         ({format_bytes(h['reclaimable_bytes'])} of the weights are file pages llama.cpp copied into a faster "
             "layout; the OS can drop them)"
         )
     if p["memory"]["device_bytes"]:
         lines.append(
-            f"  GPU    {_gb(p['memory']['device_bytes'])}: weights {_gb(d['weights_bytes'])}, KV cache "
-            f"{_gb(d['kv_cache_bytes'])}, compute {_gb(d['compute_bytes'])}, runtime {_gb(d['overhead_bytes'])}; "
-            f"{_gb(d['margin_bytes'])} kept free of {_gb(d['available_bytes'])} free"
+            f"  GPU    {format_bytes(p['memory']['device_bytes'])}: weights {format_bytes(d['weights_bytes'])}, KV cache "
+            f"{format_bytes(d['kv_cache_bytes'])}, compute {format_bytes(d['compute_bytes'])}, runtime {format_bytes(d['overhead_bytes'])}; "
+            f"{format_bytes(d['margin_bytes'])} kept free of {format_bytes(d['available_bytes'])} free"
         )
     if p["expected_decode_tok_s"]:
         lines.append(
@@ -165,7 +159,7 @@ def _quant_lines(quants: list[dict[str, Any]]) -> list[str]:
     for q in quants:
         speed = f"{q['expected_decode_tok_s']:.1f}" if q["expected_decode_tok_s"] else "-"
         lines.append(
-            f"         {q['quant']:<9} {_gb(q['size_bytes']):>8}  {tags[q['fit']]:<11} {q['n_ctx']:>8,}  "
+            f"         {q['quant']:<9} {format_bytes(q['size_bytes']):>8}  {tags[q['fit']]:<11} {q['n_ctx']:>8,}  "
             f"{speed:>5}  {_duration(q['expected_trace_s']):>8}"
         )
     return lines

@@ -11,21 +11,12 @@ import typer
 
 from vibelocal.cli.output import info, print_json
 from vibelocal.errors import ExitCode, ModelUnavailableError
+from vibelocal.units import format_bytes
 
 if TYPE_CHECKING:
     from vibelocal.download import DownloadProgress
     from vibelocal.session import Session
     from vibelocal.types import InstalledModel
-
-
-def _human(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1000
-    return f"{n:.2f} GB"  # pragma: no cover
 
 
 def _label(model: InstalledModel) -> str:
@@ -68,9 +59,11 @@ class _PlainProgress:
             return
         self.last_step, self.last_time = step, now
         pct = 100 * p.downloaded_bytes / p.total_bytes
-        speed = f", {_human(p.speed_bps)}/s" if p.speed_bps else ""
+        speed = f", {format_bytes(p.speed_bps, digits=2)}/s" if p.speed_bps else ""
         eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None and p.downloaded_bytes < p.total_bytes else ""
-        info(f"{p.file}: {_human(p.downloaded_bytes)} / {_human(p.total_bytes)} ({pct:.0f}%{speed}{eta})")
+        info(
+            f"{p.file}: {format_bytes(p.downloaded_bytes, digits=2)} / {format_bytes(p.total_bytes, digits=2)} ({pct:.0f}%{speed}{eta})"
+        )
 
 
 class _RichProgress:
@@ -165,15 +158,17 @@ def _describe(parsed: Any, quant: str | None) -> tuple[str, str]:
     spec = parsed.spec
     if parsed.kind == "alias" and spec is not None:
         qf = spec.quant_file(quant or spec.default_quant)
-        return f"{spec.display_name} {quant or spec.default_quant}", _human(
-            qf.size_bytes
+        return f"{spec.display_name} {quant or spec.default_quant}", format_bytes(
+            qf.size_bytes, digits=2
         ) if qf else "size unknown"
     if parsed.kind == "hub_file":
         qf = spec.quant_file(parsed.quant) if spec and parsed.quant else None
-        return f"{parsed.repo}/{parsed.file}", _human(qf.size_bytes) if qf else "size shown when it starts"
+        return f"{parsed.repo}/{parsed.file}", format_bytes(
+            qf.size_bytes, digits=2
+        ) if qf else "size shown when it starts"
     qf = spec.quant_file(quant) if spec and quant else None
     name = f"{parsed.repo}:{quant}" if quant else str(parsed.repo)
-    return name, _human(qf.size_bytes) if qf else "size shown when it starts"
+    return name, format_bytes(qf.size_bytes, digits=2) if qf else "size shown when it starts"
 
 
 # --------------------------------------------------------------------------- commands
@@ -207,7 +202,7 @@ def register(app: typer.Typer) -> None:
         session = _session()
         model = pull_with_progress(session, ref, yes=yes or not _is_tty(), quiet=quiet)
         state = "verified" if model.verified else "not verified (a local file)"
-        typer.echo(f"{_label(model)}\t{_human(model.size_bytes)}\t{state}\t{model.path}")
+        typer.echo(f"{_label(model)}\t{format_bytes(model.size_bytes, digits=2)}\t{state}\t{model.path}")
 
     models_app = typer.Typer(
         help="List installed, verified models; `models rm REF` removes one.", invoke_without_command=True
@@ -234,7 +229,9 @@ def register(app: typer.Typer) -> None:
         if not models:
             info("no models installed; run `vibelocal pull`")
             return
-        rows = [(m.name or "-", m.quant or "-", _human(m.size_bytes), str(m.path)) for m in models]
+        rows = [
+            (m.name or "-", m.quant or "-", format_bytes(m.size_bytes, digits=2), str(m.path)) for m in models
+        ]
         widths = [max(len(r[i]) for r in [("NAME", "QUANT", "SIZE", "PATH"), *rows]) for i in range(3)]
         for r in [("NAME", "QUANT", "SIZE", "PATH"), *rows]:
             typer.echo("  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3])
@@ -258,7 +255,7 @@ def register(app: typer.Typer) -> None:
         for m in removed:
             deleted = False if keep_file else delete_model_file(m)
             typer.echo(
-                f"removed {_label(m)}\t{_human(m.size_bytes)}\t{'deleted' if deleted else 'kept'} {m.path}"
+                f"removed {_label(m)}\t{format_bytes(m.size_bytes, digits=2)}\t{'deleted' if deleted else 'kept'} {m.path}"
             )
 
     app.add_typer(models_app, name="models")

@@ -15,25 +15,20 @@ from textual.widgets import Button, Footer, Label, ProgressBar, Static
 from vibelocal.tui import messages as m
 from vibelocal.tui import workers
 from vibelocal.types import HardwareProfile, ModelSpec, Plan
+from vibelocal.units import format_bytes
 
 if TYPE_CHECKING:
     from vibelocal.tui.app import VibelocalApp
-
-GB = 1024**3
-
-
-def _gb(n: int | float) -> str:
-    return f"{n / GB:.1f} GB"
 
 
 def hardware_summary(hw: HardwareProfile) -> str:
     """One or two lines about the machine."""
     lines = [
-        f"{hw.cpu_name}, {hw.cpu_cores_physical} cores · RAM {_gb(hw.ram_total_bytes)} ({_gb(hw.ram_available_bytes)} free)"
+        f"{hw.cpu_name}, {hw.cpu_cores_physical} cores · RAM {format_bytes(hw.ram_total_bytes)} ({format_bytes(hw.ram_available_bytes)} free)"
     ]
     for gpu in hw.gpus:
         usable = "" if gpu.usable_by_build else " (this llama.cpp build cannot use it)"
-        lines.append(f"GPU: {gpu.name}, {_gb(gpu.memory_total_bytes)} ({gpu.backend}){usable}")
+        lines.append(f"GPU: {gpu.name}, {format_bytes(gpu.memory_total_bytes)} ({gpu.backend}){usable}")
     if not hw.gpus:
         lines.append("No GPU found: the model runs on the CPU.")
     return "\n".join(lines)
@@ -44,7 +39,7 @@ def plan_summary(spec: ModelSpec | None, plan: Plan | None, label: str) -> str:
     if spec is None or plan is None:
         return f"vibelocal will download {label}."
     qf = spec.quant_file(plan.quant)
-    size = f" ({_gb(qf.size_bytes)} download)" if qf else ""
+    size = f" ({format_bytes(qf.size_bytes)} download)" if qf else ""
     lines = [f"Recommended: {spec.display_name} {plan.quant}{size}"]
     if plan.expected_decode_tok_s:
         lines.append(
@@ -142,7 +137,7 @@ class SetupScreen(Screen[bool]):
         if event.total:
             bar.update(total=event.total, progress=event.done)
         detail = event.detail
-        parts = [_gb(event.done) + (f" of {_gb(event.total)}" if event.total else "")]
+        parts = [format_bytes(event.done) + (f" of {format_bytes(event.total)}" if event.total else "")]
         speed = getattr(detail, "speed_bps", None)
         if speed:
             parts.append(f"{speed / 1024**2:.1f} MB/s")
