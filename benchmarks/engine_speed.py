@@ -169,9 +169,12 @@ def short_answer(threads: int, runs: int, n: int) -> list:
     )
     prompt = eng.prompt_tokens(messages, settings)
     b_runs, e_runs = [], []
-    for _ in range(runs):
-        b_runs.append(run_binding(eng, prompt, n, [], None))
-        e_runs.append(run_engine(eng, messages, settings, n, [], None))
+    for i in range(runs):  # alternate, and swap who goes first each round so drift cancels
+        for side in ("binding", "engine") if i % 2 == 0 else ("engine", "binding"):
+            if side == "binding":
+                b_runs.append(run_binding(eng, prompt, n, [], None))
+            else:
+                e_runs.append(run_engine(eng, messages, settings, n, [], None))
     eng.close()
     counts = {r[0] for r in b_runs + e_runs}
     label = f"short answer, SmolLM2 ({min(counts)}-{max(counts)} tok)"
@@ -196,9 +199,12 @@ def long_trace(threads: int, runs: int, n: int, window: int) -> list:
     prompt = eng.prompt_tokens(messages, settings)
     marks = list(range(window, n + 1, window))
     b_runs, e_runs = [], []
-    for _ in range(runs):
-        b_runs.append(run_binding(eng, prompt, n, [1, *marks], script))
-        e_runs.append(run_engine(eng, messages, settings, n, [1, *marks], script))
+    for i in range(runs):
+        for side in ("binding", "engine") if i % 2 == 0 else ("engine", "binding"):
+            if side == "binding":
+                b_runs.append(run_binding(eng, prompt, n, [1, *marks], script))
+            else:
+                e_runs.append(run_engine(eng, messages, settings, n, [1, *marks], script))
     eng.close()
     whole = [med(b_runs, e_runs, lambda r, c: rate(r[0], r[1], r[2], c), c) for c in (0, 1)]
     rows = [(f"long trace, tiny qwen2, {n} tok", *whole)]

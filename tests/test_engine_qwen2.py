@@ -321,3 +321,30 @@ def test_a_failing_logits_processor_is_raised_not_swallowed(tiny_qwen2_path):
             list(eng.stream(ASK, greedy()))
     finally:
         eng.close()
+
+
+def test_a_llama_cpp_failure_mid_turn_still_ends_with_done(tiny_qwen2_path, scripted, monkeypatch):
+    eng = load(
+        tiny_model(tiny_qwen2_path), tiny_plan(1024), None, check_output=False, logits_processor=scripted
+    )
+    scripted.engine = eng
+    try:
+        scripted.set(think="<think>\n" + sentences(5))
+        real_eval = eng._llm.eval
+        calls = []
+
+        def failing_eval(tokens):
+            calls.append(len(tokens))
+            if len(calls) == 10:
+                raise RuntimeError("llama_decode returned 1")
+            real_eval(tokens)
+
+        monkeypatch.setattr(eng._llm, "eval", failing_eval)
+        events = list(eng.stream(ASK, greedy()))
+        assert events[-1].kind == "done" and events[-1].stop_reason == "error"
+        assert any(e.kind == "status" and "llama_decode returned 1" in e.text for e in events)
+        monkeypatch.undo()
+        scripted.set(think="<think>\nok.</think>\n\n42")
+        assert run(eng, greedy())[2] == "42"  # usable again, from a clean cache
+    finally:
+        eng.close()

@@ -54,14 +54,14 @@ def test_one_character_inside_bigger_chunks():
 
 def test_one_token_repeated():
     found, at = run([" the"] * 200)
-    assert found and "the" in found and at <= 50
+    assert found and "the" in found and at <= 48 + 8 + 1
 
 
 def test_a_sentence_repeating():
     sentence = tokens(" Let me recompute the sum of the digits again.")
     found, at = run(sentence * 20)
     assert found and "sequence" in found
-    assert at <= len(sentence) * 6
+    assert at <= len(sentence) * 6 + 8  # checked every 8 tokens
 
 
 def test_a_long_paragraph_repeating_line_by_line():

@@ -310,6 +310,7 @@ class LlamaEngine:
         self._template = llm.metadata.get("tokenizer.chat_template") if spec is None else None
         self.chat = spec.chat if spec else ChatFormat()
         self._stop_ids = self._stops()
+        self._stop_cache: dict[int, bool] = {}
         self._abort_check: Callable[[], bool] = _never
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._abort_check())
         self.evaluated = 0
@@ -401,10 +402,18 @@ class LlamaEngine:
             raise RuntimeError("the engine is closed")
         if not self._busy.acquire(blocking=False):
             raise RuntimeError("the engine is already generating a turn")
+        mark = _log_total
+        self._stats = TurnStats()
         try:
             while self._load_messages:
                 yield StreamEvent("status", text=self._load_messages.pop(0))
             yield from self._stream(messages, settings, control or TurnControl())
+        except RuntimeError as exc:  # llama_decode failed: say why, keep the promise of a final `done`
+            self._llm.reset()
+            self._llm._ctx.kv_cache_clear()
+            detail = _last_error_line(mark)
+            yield StreamEvent("status", text=f"llama.cpp failed ({exc})" + (f": {detail}" if detail else ""))
+            yield StreamEvent("done", stop_reason="error", stats=self._stats)
         finally:
             self._busy.release()
 
@@ -416,7 +425,9 @@ class LlamaEngine:
         t_start = time.perf_counter()
         seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(1, 2**31 - 1)
         tokens = self.prompt_tokens(messages, settings)
-        stats = TurnStats(prompt_tokens=len(tokens), seed=seed, budget_tokens=settings.max_thinking_tokens)
+        stats = self._stats = TurnStats(
+            prompt_tokens=len(tokens), seed=seed, budget_tokens=settings.max_thinking_tokens
+        )
         n_ctx = self.info.n_ctx
         if len(tokens) >= n_ctx - 1:
             yield StreamEvent(
@@ -568,6 +579,7 @@ class _LlamaBackend:
         self._is_eog = lib.llama_vocab_is_eog
         self._vocab = engine._vocab
         self._stop_ids = engine._stop_ids
+        self._stop_cache = engine._stop_cache
         self.n_ctx = engine.info.n_ctx
         self.piece = engine.piece
         if engine._logits_processor is not None:  # surface a failing test hook instead of sampling garbage
@@ -588,7 +600,10 @@ class _LlamaBackend:
         return token
 
     def is_stop(self, token: int) -> bool:
-        return token in self._stop_ids or self._is_eog(self._vocab, token)
+        hit = self._stop_cache.get(token)
+        if hit is None:
+            hit = self._stop_cache[token] = token in self._stop_ids or bool(self._is_eog(self._vocab, token))
+        return hit
 
     def tokenize(self, text: str) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)

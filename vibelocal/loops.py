@@ -2,7 +2,8 @@
 
 Three signals, each cheap per chunk (no scan of the whole text):
 - one character repeated (`@@@@…`, the broken-GPU symptom), whitespace aside;
-- the same sequence of chunks repeating back to back (a period of 1 to `max_period` tokens);
+- the same sequence of chunks repeating back to back (a period of 1 to `max_period` tokens), checked every
+  `check_every` chunks (a slice comparison per candidate period, so the per-chunk cost stays flat);
 - the same long line coming back again and again (a paragraph-sized loop).
 """
 
@@ -24,6 +25,7 @@ class LoopDetector:
         line_min_chars: int = 24,
         line_repeats: int = 4,
         line_window: int = 64,
+        check_every: int = 8,
     ) -> None:
         self.char_run = char_run
         self.max_period = max_period
@@ -33,9 +35,10 @@ class LoopDetector:
         self.line_repeats = line_repeats
         self._last_char = ""
         self._char_count = 0
-        self._chunks: deque[str] = deque(maxlen=max_period)
-        self._runs = [0] * (max_period + 1)
-        """_runs[p]: how many chunks in a row equalled the chunk p positions earlier."""
+        self.check_every = check_every
+        self._recent: list[str] = []
+        self._keep = max(min_repeated_tokens, max_period * (min_repeats - 1)) + max_period + check_every
+        self._unchecked = 0
         self._line = ""
         self._lines: deque[str] = deque(maxlen=line_window)
         self._line_counts: dict[str, int] = {}
@@ -65,26 +68,26 @@ class LoopDetector:
         return None
 
     def _period(self, chunk: str) -> str | None:
-        chunks = self._chunks
-        n = len(chunks)
-        runs = self._runs
-        found = None
-        # chunks[-p] is the chunk p positions before this one
-        for p in range(1, n + 1):
-            if chunks[n - p] == chunk:
-                r = runs[p] + 1
-                runs[p] = r
-                if found is None and r >= max(self.min_repeated_tokens, p * (self.min_repeats - 1)):
-                    found = p
-            else:
-                runs[p] = 0
-        chunks.append(chunk)
-        if found is None:
+        recent = self._recent
+        recent.append(chunk)
+        if len(recent) > 2 * self._keep:
+            del recent[: -self._keep]
+        self._unchecked += 1
+        if self._unchecked < self.check_every:
             return None
-        text = "".join(list(chunks)[-found:]).strip()
-        if found == 1:
-            return f"the token {text!r} repeated {runs[1] + 1} times"
-        return f"a {found}-token sequence repeated {runs[found] // found + 1} times: {text[:60]!r}"
+        self._unchecked = 0
+        n = len(recent)
+        last = recent[-1]
+        for p in range(1, self.max_period + 1):
+            span = max(self.min_repeated_tokens, p * (self.min_repeats - 1))
+            if span + p > n:
+                break
+            if recent[-1 - p] == last and recent[n - span :] == recent[n - span - p : n - p]:
+                text = "".join(recent[n - p :]).strip()
+                if p == 1:
+                    return f"the token {text!r} repeated {span + 1} times"
+                return f"a {p}-token sequence repeated {span // p + 1} times: {text[:60]!r}"
+        return None
 
     def _lines_of(self, chunk: str) -> str | None:
         if "\n" not in chunk:
