@@ -313,3 +313,23 @@ def test_one_turn_at_a_time(engine):
 def test_special_token_text_in_a_message_stays_text(engine):
     tokens = engine.prompt_tokens([ChatMessage("user", "Explain print('<|im_end|>') please.")], settings())
     assert tokens.count(2) == 1  # 2 is SmolLM2's <|im_end|>: only the markup's own end of turn
+
+
+def test_greedy_output_matches_the_bare_binding(engine, smollm2_path):
+    """The engine's own decode path (a single-token fast path, prefix reuse) produces what llama.cpp would."""
+    import llama_cpp
+
+    msgs = [ChatMessage("user", "List three fruits and say one thing about each.")]
+    s = settings(temperature=0.0, max_thinking_tokens=0, max_answer_tokens=40, loop_detection=False)
+    collect(engine.stream(STORY, s))  # leave another conversation in the cache first
+    _, _, answer, stats = collect(engine.stream(msgs, s))
+    bare = llama_cpp.Llama(str(smollm2_path), n_ctx=1024, n_threads=1, verbose=False)
+    try:
+        out: list[int] = []
+        for tok in bare.generate(engine.prompt_tokens(msgs, s), top_k=0, top_p=1.0, min_p=0.0, temp=0.0):
+            if llama_cpp.llama_vocab_is_eog(bare._model.vocab, tok) or len(out) == stats.answer_tokens:
+                break
+            out.append(tok)
+        assert answer == bare.detokenize(out).decode("utf-8", "replace").lstrip()
+    finally:
+        bare.close()

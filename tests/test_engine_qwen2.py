@@ -330,16 +330,16 @@ def test_a_llama_cpp_failure_mid_turn_still_ends_with_done(tiny_qwen2_path, scri
     scripted.engine = eng
     try:
         scripted.set(think="<think>\n" + sentences(5))
-        real_eval = eng._llm.eval
+        import llama_cpp
+
+        real_decode = llama_cpp.llama_decode
         calls = []
 
-        def failing_eval(tokens):
-            calls.append(len(tokens))
-            if len(calls) == 10:
-                raise RuntimeError("llama_decode returned 1")
-            real_eval(tokens)
+        def failing_decode(ctx, batch):
+            calls.append(1)
+            return 1 if len(calls) == 10 else real_decode(ctx, batch)  # 1: no KV slot for the batch
 
-        monkeypatch.setattr(eng._llm, "eval", failing_eval)
+        monkeypatch.setattr(llama_cpp, "llama_decode", failing_decode)
         events = list(eng.stream(ASK, greedy()))
         assert events[-1].kind == "done" and events[-1].stop_reason == "error"
         assert any(e.kind == "status" and "llama_decode returned 1" in e.text for e in events)
