@@ -2,6 +2,8 @@
 
 Two cases, runs alternating binding / engine so drift on a shared machine hits both alike:
 - short answer: the SmolLM2-135M GGUF, greedy, the same prompt tokens, a few hundred answer tokens;
+- Python overhead: the decode loop replaying scripted tokens without a model, per 5,000-token window over
+  40,000 tokens (it must stay flat: nothing per token may grow with the trace);
 - long trace: the tiny random-weight qwen2 GGUF with VibeThinker's tokenizer (tests/fixtures/tiny_qwen2.py),
   scripted varied reasoning text (a logits processor, the same one on both sides) for 8,000 thinking tokens,
   timed per 1,000-token window: the engine's last window must be no slower than the binding's.
@@ -219,6 +221,52 @@ def long_trace(threads: int, runs: int, n: int, window: int) -> list:
     return rows
 
 
+class _NoModel:
+    """turn.TokenBackend without a model: replays scripted tokens, so only vibelocal's own per-token work is timed."""
+
+    def __init__(self, eng: LlamaEngine, tokens: list[int], n_ctx: int) -> None:
+        self.n_ctx, self.n_past, self._tokens, self._i = n_ctx, 0, tokens, 0
+        self.piece, self.tokenize = eng.piece, eng.tokenize
+
+    def sample(self) -> int:
+        self._i += 1
+        return self._tokens[self._i % len(self._tokens)]
+
+    def is_stop(self, token: int) -> bool:
+        return False
+
+    def eval(self, tokens: list[int]) -> None:
+        self.n_past += len(tokens)
+
+    def rollback(self, n_past: int) -> None:
+        self.n_past = n_past
+
+
+def python_overhead(n: int, window: int) -> list[tuple[int, float]]:
+    """µs per token of the decode loop itself (splitter, budget, loop checks, events), per window."""
+    from vibelocal.control import TurnControl
+    from vibelocal.turn import decode_turn
+    from vibelocal.types import ChatFormat, TurnStats
+
+    vocab = ROOT / ".cache" / "test-assets" / "ggml-vocab-qwen2.gguf"
+    path = cached_tiny_qwen2(vocab, ROOT / ".cache" / "test-assets")
+    eng = load(
+        InstalledModel(path=path, size_bytes=path.stat().st_size), plan_for(512, 1), None, check_output=False
+    )
+    backend = _NoModel(eng, eng.tokenize(reasoning_text(400)), n_ctx=n * 2)
+    settings = GenerationSettings(temperature=0.0, max_thinking_tokens=None, prefill_think=True)
+    start = time.perf_counter()
+    marks = {0: start}
+    for ev in decode_turn(backend, settings, TurnControl(), TurnStats(), chat=ChatFormat(), t_start=start):
+        if ev.kind == "thinking" and ev.thinking_tokens % window == 0:
+            marks[ev.thinking_tokens] = time.perf_counter()
+            if ev.thinking_tokens >= n:
+                break
+    eng.close()
+    keys = sorted(marks)
+    return [(hi, (marks[hi] - marks[lo]) / (hi - lo) * 1e6) for lo, hi in zip(keys, keys[1:], strict=False)]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
@@ -228,12 +276,21 @@ def main() -> int:
     ap.add_argument("--window", type=int, default=1000)
     ap.add_argument("--skip-short", action="store_true")
     ap.add_argument("--skip-long", action="store_true")
+    ap.add_argument("--skip-overhead", action="store_true")
     args = ap.parse_args()
+    if not args.skip_overhead:
+        per_window = python_overhead(40_000, 5_000)
+        print(
+            "vibelocal's own per-token work, no model (µs/token per 5,000-token window over 40,000 tokens):"
+        )
+        print("  " + "  ".join(f"{us:.1f}" for _, us in per_window))
     rows: list = []
     if not args.skip_short:
         rows += short_answer(args.threads, args.runs, args.short_tokens)
     if not args.skip_long:
         rows += long_trace(args.threads, args.runs, args.long_tokens, args.window)
+    if not rows:
+        return 0
     print(f"engine vs bare Llama.generate, {args.threads} thread(s), median of {args.runs} alternating runs")
     print(f"{'':40} {'----- wall clock -----':>30}   {'--- CPU time ---':>22}")
     print(
