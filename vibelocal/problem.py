@@ -16,7 +16,7 @@ from vibelocal.units import format_bytes
 ProblemKind = Literal["math", "code", "other"]
 KINDS: tuple[ProblemKind, ...] = ("math", "code", "other")
 
-MAX_PROBLEM_BYTES = 1024 * 1024
+MAX_PROBLEM_BYTES = 1_000_000  # 1 MB: far beyond any problem statement, small enough to refuse at once
 """A problem file larger than this is refused before it is read."""
 
 DEFAULT_SUFFIXES: dict[str, str] = {
