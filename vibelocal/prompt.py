@@ -1,7 +1,7 @@
 """Prompt text for a turn: ChatML from the model manifest, history without old thinking, the assistant prefill.
 
 Pure string building. A GGUF without a manifest is rendered by the engine through llama-cpp-python's sandboxed
-Jinja renderer (`engine.py`); this module prepares the messages for it and the prefill it appends.
+Jinja renderer (`engine/runtime.py`); this module prepares the messages for it and the prefill it appends.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The decode loop of one turn: sample, split thinking from answer, apply the budget, inject, stream events.
 
-It drives a `TokenBackend` (engine.py implements it over llama.cpp) and holds no model itself, so the
+It drives a `TokenBackend` (engine/runtime.py implements it over llama.cpp) and holds no model itself, so the
 per-token path is plain Python over small objects: no re-detokenizing, no scans of the whole text.
 Every token it counts is evaluated exactly once, so `evaluated == prompt - cached + thinking + forced + answer`.
 """

@@ -190,7 +190,7 @@ class MemoryBreakdown(BaseModel):
 
 
 class Plan(BaseModel):
-    """How to run a model on a machine, and why. Produced by planner.py, consumed by engine.py."""
+    """How to run a model on a machine, and why. Produced by planner.py, consumed by the engine."""
 
     fits: bool
     quant: str

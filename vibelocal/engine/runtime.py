@@ -1,28 +1,17 @@
-"""The llama.cpp engine (the only module that imports llama_cpp): load a GGUF from a plan, stream turns.
-
-Generation drives `Llama.eval` with token lists and one persistent sampler chain per turn, never
-`create_completion` (which re-detokenizes the whole output every step). Text is decoded incrementally
-from cached token pieces; think tags are found in that text (turn.py), never by token id. llama.cpp's
-logging is captured into a ring buffer, never printed; its last error line explains a failed load.
-"""
+"""A loaded GGUF streaming turns: prompt tokens, KV prefix reuse, one sampler chain per turn, decode loop."""
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import io
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vibelocal import prompt as prompts
 from vibelocal.control import TurnControl
-from vibelocal.errors import ModelLoadError
+from vibelocal.engine.logs import last_error_line, log_mark
 from vibelocal.turn import decode_turn
 from vibelocal.types import (
     ChatFormat,
@@ -36,242 +25,11 @@ from vibelocal.types import (
     TurnStats,
 )
 
+if TYPE_CHECKING:
+    from vibelocal.engine.loading import Attempt
+
 LogitsProcessor = Callable[[Any, Any], Any]
 """(input_ids, logits) -> logits, numpy arrays: llama-cpp-python's convention (a test hook)."""
-
-_KV_TYPES = {
-    "f32": 0,
-    "f16": 1,
-    "q4_0": 2,
-    "q4_1": 3,
-    "q5_0": 6,
-    "q5_1": 7,
-    "q8_0": 8,
-    "iq4_nl": 20,
-    "bf16": 30,
-}
-_PROBE_TEXT = "1, 2, 3, 4, 5, 6,"
-_PROBE_TOKENS = 8
-
-# --------------------------------------------------------------------------- llama.cpp logging
-
-_LOG: deque[tuple[int, str]] = deque(maxlen=400)
-_LOG_WARN, _LOG_ERROR = 3, 4  # enum ggml_log_level
-_log_total = 0  # lines ever logged (the ring buffer forgets)
-_log_lock = threading.Lock()
-_log_callback: Any = None  # the ctypes callback must stay alive as long as llama.cpp may call it
-
-
-def _capture_logs() -> None:
-    """Route llama.cpp/ggml logging into `_LOG` (once per process)."""
-    global _log_callback
-    if _log_callback is not None:
-        return
-    import llama_cpp
-    import llama_cpp.llama  # noqa: F401  (importing it installs the binding's own printer; replace it after)
-
-    partial: list[str] = []
-
-    def on_log(level: int, text: bytes, _user: Any) -> None:
-        piece = text.decode("utf-8", "replace") if text else ""
-        partial.append(piece)
-        if piece.endswith("\n"):
-            line = "".join(partial).rstrip()
-            partial.clear()
-            if line:
-                global _log_total
-                with _log_lock:
-                    _LOG.append((level, line))
-                    _log_total += 1
-
-    _log_callback = llama_cpp.llama_log_callback(on_log)
-    llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
-
-
-def llama_log_lines() -> list[str]:
-    """The captured llama.cpp log lines (most recent last), for `doctor` and bug reports."""
-    with _log_lock:
-        return [line for _, line in _LOG]
-
-
-def _last_error_line(since: int) -> str | None:
-    """The first error llama.cpp logged since line number `since` (it explains; later ones only repeat),
-    else the last warning."""
-    with _log_lock:
-        new = min(_log_total - since, len(_LOG))
-        lines = list(_LOG)[len(_LOG) - new :] if new > 0 else []
-    errors = [line for level, line in lines if level == _LOG_ERROR]
-    if errors:
-        return errors[0].strip()
-    warnings = [line for level, line in lines if level == _LOG_WARN]
-    return warnings[-1].strip() if warnings else None
-
-
-# --------------------------------------------------------------------------- loading
-
-
-@dataclass(frozen=True)
-class _Attempt:
-    n_gpu_layers: int
-    flash_attn: bool
-    n_ubatch: int
-    kv_cache_type: str
-    why: str | None = None
-
-
-def _attempts(plan: Plan) -> list[_Attempt]:
-    """The plan, then ever safer settings for a degenerate-output retry."""
-    cur = _Attempt(plan.n_gpu_layers, plan.flash_attn, plan.n_ubatch, plan.kv_cache_type)
-    out = [cur]
-    if cur.flash_attn:
-        cur = _Attempt(cur.n_gpu_layers, False, cur.n_ubatch, "f16", "flash attention off, f16 KV cache")
-        out.append(cur)
-    if cur.n_ubatch > 128:
-        cur = _Attempt(cur.n_gpu_layers, False, 128, cur.kv_cache_type, "smaller micro-batch (128)")
-        out.append(cur)
-    if cur.n_gpu_layers != 0:
-        cur = _Attempt(0, False, cur.n_ubatch, cur.kv_cache_type, "CPU only")
-        out.append(cur)
-    return out
-
-
-def _check_gguf_header(path: Path) -> None:
-    if not path.is_file():
-        raise ModelLoadError(f"cannot load {path}: no such file", hint="run: vibelocal pull")
-    try:
-        with path.open("rb") as fh:
-            magic = fh.read(4)
-    except OSError as exc:
-        raise ModelLoadError(f"cannot load {path.name}: {exc.strerror or exc}") from exc
-    if magic != b"GGUF":
-        raise ModelLoadError(
-            f"cannot load {path.name}: not a GGUF file",
-            hint="re-download it with: vibelocal pull --force",
-        )
-
-
-def _open(path: Path, plan: Plan, attempt: _Attempt) -> Any:
-    from llama_cpp import Llama
-
-    kv = _KV_TYPES.get(attempt.kv_cache_type.lower())
-    if kv is None:
-        raise ModelLoadError(f"unsupported KV cache type {attempt.kv_cache_type!r}")
-    mark = _log_total
-    # verbose=True prints metadata through sys.stderr (caught here); verbose=False would dup2 fds 1 and 2.
-    sink = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
-            llm = Llama(
-                str(path),
-                n_gpu_layers=attempt.n_gpu_layers,
-                n_ctx=plan.n_ctx,
-                n_batch=plan.n_batch,
-                n_ubatch=min(attempt.n_ubatch, plan.n_batch),
-                n_threads=plan.n_threads,
-                n_threads_batch=plan.n_threads_batch or plan.n_threads,
-                flash_attn=attempt.flash_attn,
-                use_mmap=plan.use_mmap,
-                type_k=kv,
-                type_v=kv,
-                verbose=True,
-            )
-    except (ValueError, RuntimeError, OSError) as exc:
-        detail = _last_error_line(mark) or str(exc)
-        raise ModelLoadError(
-            f"cannot load {path.name}: {detail}",
-            hint="the file may be corrupt, truncated or from a newer llama.cpp; re-download it or update vibelocal",
-        ) from exc
-    llm.verbose = False
-    return llm
-
-
-def load(
-    model: InstalledModel,
-    plan: Plan,
-    spec: ModelSpec | None,
-    *,
-    on_status: Callable[[str], None] | None = None,
-    **test_hooks: Any,
-) -> LlamaEngine:
-    """Load `model` with `plan`; a short greedy probe catches degenerate output and retries safer settings.
-
-    Test hooks: `check_output=False` skips the probe; `logits_processor=f(input_ids, logits) -> logits`
-    runs first in every sampler chain (scripted output for tests and benchmarks).
-    """
-    unknown = set(test_hooks) - {"check_output", "logits_processor"}
-    if unknown:
-        raise TypeError(f"unknown load() hooks: {', '.join(sorted(unknown))}")
-    path = Path(model.path)
-    _check_gguf_header(path)
-    _capture_logs()
-    status = on_status or (lambda _msg: None)
-    retries: list[str] = []
-    attempts = _attempts(plan) if test_hooks.get("check_output", True) else _attempts(plan)[:1]
-    llm = None
-    probe_rate: float | None = None
-    probe_text = ""
-    messages: list[str] = []
-    for i, attempt in enumerate(attempts):
-        if attempt.why:
-            msg = f"output looked degenerate ({probe_text!r}); retrying with {attempt.why}"
-            retries.append(attempt.why)
-            messages.append(msg)
-            status(msg)
-        if llm is not None:
-            llm.close()
-        llm = _open(path, plan, attempt)
-        if not test_hooks.get("check_output", True):
-            break
-        degenerate, probe_text, probe_rate = _probe(llm)
-        if not degenerate:
-            break
-        if i == len(attempts) - 1:
-            retries.append("still degenerate with the safest settings")
-            messages.append(
-                f"output still looks degenerate ({probe_text!r}) with the safest settings; continuing"
-            )
-            status(messages[-1])
-    assert llm is not None
-    return LlamaEngine(
-        llm,
-        model,
-        plan,
-        spec,
-        attempt=attempt,
-        retries=retries,
-        probe_rate=probe_rate,
-        logits_processor=test_hooks.get("logits_processor"),
-        load_messages=messages,
-    )
-
-
-def _probe(llm: Any) -> tuple[bool, str, float | None]:
-    """Greedy-decode a few tokens of a counting prompt: one token over and over means broken output."""
-    import llama_cpp
-
-    tokens = llm.tokenize(_PROBE_TEXT.encode(), add_bos=True, special=False)
-    llm.reset()
-    llm.eval(tokens)
-    sampler = llama_cpp.llama_sampler_init_greedy()
-    out: list[int] = []
-    try:
-        t0 = 0.0
-        for i in range(_PROBE_TOKENS):
-            if i == 1:
-                t0 = time.perf_counter()  # the first decode warms caches up: time the rest
-            tok = llama_cpp.llama_sampler_sample(sampler, llm.ctx, -1)
-            out.append(tok)
-            llm.eval([tok])
-        spent = time.perf_counter() - t0
-    finally:
-        llama_cpp.llama_sampler_free(sampler)
-    llm.reset()
-    llm._ctx.kv_cache_clear()
-    text = llm.detokenize(out).decode("utf-8", "replace")
-    return len(set(out)) == 1, text, ((len(out) - 1) / spent if spent > 0 else None)
-
-
-# --------------------------------------------------------------------------- the engine
 
 
 def _never() -> bool:
@@ -288,7 +46,7 @@ class LlamaEngine:
         plan: Plan,
         spec: ModelSpec | None,
         *,
-        attempt: _Attempt,
+        attempt: Attempt,
         retries: list[str],
         probe_rate: float | None,
         logits_processor: LogitsProcessor | None = None,
@@ -404,7 +162,7 @@ class LlamaEngine:
             raise RuntimeError("the engine is closed")
         if not self._busy.acquire(blocking=False):
             raise RuntimeError("the engine is already generating a turn")
-        mark = _log_total
+        mark = log_mark()
         self._stats = TurnStats()
         try:
             while self._load_messages:
@@ -413,7 +171,7 @@ class LlamaEngine:
         except RuntimeError as exc:  # llama_decode failed: say why, keep the promise of a final `done`
             self._llm.reset()
             self._llm._ctx.kv_cache_clear()
-            detail = _last_error_line(mark)
+            detail = last_error_line(mark)
             yield StreamEvent("status", text=f"llama.cpp failed ({exc})" + (f": {detail}" if detail else ""))
             yield StreamEvent("done", stop_reason="error", stats=self._stats)
         finally:
