@@ -61,23 +61,55 @@ def app(smollm2_path: Path) -> VibelocalApp:
     return VibelocalApp(session)
 
 
+async def settle(pilot) -> None:
+    """Let workers, animations and every pending message, layout pass and after-refresh callback run."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.wait_for_scheduled_animations()
+    for _ in range(3):
+        await pilot.pause()
+
+
+def still_cursors(app: VibelocalApp) -> None:
+    """Stop every text cursor blinking and leave it drawn where it has focus.
+
+    The blink is a 0.5 s wall-clock timer (Textual's Input and TextArea), so a screenshot taken after a slow run
+    (a busy 2-core CI machine) would otherwise catch whichever phase of it the machine's speed lands on.
+    """
+    for screen in app.screen_stack:
+        for widget in screen.query("Input, TextArea"):
+            widget.cursor_blink = False
+
+
+def shot(snap_compare, app: VibelocalApp, run_before, *, press: tuple[str, ...] = ()) -> bool:
+    """Drive the app (then press the keys), let it settle, freeze the cursors, and compare the screenshot."""
+
+    async def drive(pilot) -> None:
+        await run_before(pilot)
+        if press:
+            await pilot.press(*press)
+            await settle(pilot)
+        still_cursors(pilot.app)
+
+    return snap_compare(app, terminal_size=SIZE, run_before=drive)
+
+
 async def loaded(pilot) -> None:
     await wait_for(pilot, lambda: "on CPU" in pilot.app.chat.model_label)
-    await pilot.pause()
+    await settle(pilot)
 
 
 async def resumed(pilot) -> None:
     await loaded(pilot)
     await pilot.app.chat.open_conversation(1)
-    await pilot.pause()
+    await settle(pilot)
 
 
 def test_chat_screen_empty(app, snap_compare):
-    assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
+    assert shot(snap_compare, app, loaded)
 
 
 def test_resumed_conversation(app, snap_compare):
-    assert snap_compare(app, terminal_size=SIZE, run_before=resumed)
+    assert shot(snap_compare, app, resumed)
 
 
 def test_thinking_reopened(app, snap_compare):
@@ -85,15 +117,16 @@ def test_thinking_reopened(app, snap_compare):
         await resumed(pilot)
         reply = pilot.app.chat.transcript.children[1]
         reply.toggle_thinking()
+        await settle(pilot)  # let the expanded panel lay out before scrolling
         pilot.app.chat.transcript.scroll_home(animate=False)
-        await pilot.pause()
+        await settle(pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=reopen)
+    assert shot(snap_compare, app, reopen)
 
 
 def test_help_screen(app, snap_compare):
-    assert snap_compare(app, terminal_size=SIZE, press=["f1"], run_before=loaded)
+    assert shot(snap_compare, app, loaded, press=("f1",))
 
 
 def test_settings_screen(app, snap_compare):
-    assert snap_compare(app, terminal_size=SIZE, press=["f3"], run_before=loaded)
+    assert shot(snap_compare, app, loaded, press=("f3",))
