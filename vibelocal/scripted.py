@@ -46,6 +46,7 @@ class ScriptedEngine:
     ) -> None:
         self._script = script
         self._delay = 1.0 / tokens_per_s if tokens_per_s else 0.0
+        self._due = 0.0
         self.info = info or EngineInfo(
             model_path="scripted", model_name="scripted", quant="none", device="CPU"
         )
@@ -59,8 +60,13 @@ class ScriptedEngine:
         self.closed = True
 
     def _tick(self) -> None:
-        if self._delay:
-            time.sleep(self._delay)
+        """Pace tokens against an absolute schedule, so sleep overshoot does not lower the average rate."""
+        if not self._delay:
+            return
+        self._due += self._delay
+        wait = self._due - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
 
     def stream(
         self,
@@ -72,6 +78,7 @@ class ScriptedEngine:
         script = self._script(messages) if callable(self._script) else self._script
         control = control or TurnControl()
         start = time.perf_counter()
+        self._due = start
         stats = TurnStats(
             prompt_tokens=sum(self.count_tokens(m.content) for m in messages),
             budget_tokens=settings.max_thinking_tokens,
