@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vibelocal.budget import BudgetSpec, parse_budget
 from vibelocal.catalog import Catalog, ModelRef, parse_ref
@@ -22,6 +22,9 @@ from vibelocal.types import (
     Plan,
     StreamEvent,
 )
+
+if TYPE_CHECKING:
+    from vibelocal.store import Registry
 
 EngineLoader = Callable[[InstalledModel, Plan, "ModelSpec | None"], ChatEngine]
 
@@ -59,7 +62,7 @@ class Session:
     def resolve(self, ref: str | None = None) -> ModelRef:
         return parse_ref(ref or self.settings.model, self.catalog)
 
-    def registry(self):
+    def registry(self) -> Registry:
         from vibelocal.store import Registry
 
         return Registry(self.paths)
@@ -74,10 +77,8 @@ class Session:
             from vibelocal.store import model_from_path
 
             return model_from_path(parsed.path)  # type: ignore[arg-type]
-        quant = parsed.quant or self.settings.quant
-        if parsed.kind == "alias" and quant is None:
-            quant = None  # any installed quant of that model; the planner's pick is preferred when pulling
-        return self.registry().find(parsed, quant=quant)
+        # No quant named: any installed quant of that model (the registry prefers the manifest default).
+        return self.registry().find(parsed, quant=parsed.quant or self.settings.quant)
 
     def pull(
         self,
@@ -113,10 +114,8 @@ class Session:
         spec = parsed.spec
         if spec is None:
             return None, None  # an unknown hub repo: its Q4_K_M file, or its only one
-        try:
-            from vibelocal.planner import make_plan
-        except ImportError:  # no planner in this build: the manifest's default
-            return spec.default_quant, "the model's default"
+        from vibelocal.planner import make_plan
+
         plan = make_plan(spec, self.hardware(), self.settings)
         if plan.fits:
             return plan.quant, "chosen for this machine" + (f": {plan.reasons[0]}" if plan.reasons else "")
@@ -141,11 +140,6 @@ class Session:
 
             self._hardware = probe(self.paths)
         return self._hardware
-
-    def recommended_quant(self, spec: ModelSpec) -> str:
-        from vibelocal.planner import make_plan
-
-        return make_plan(spec, self.hardware(), self.settings).quant
 
     def plan(self, model: InstalledModel, spec: ModelSpec | None) -> Plan:
         from vibelocal.planner import plan_for_model
