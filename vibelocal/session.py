@@ -236,7 +236,9 @@ class Session:
 
 
 def model_label(model: InstalledModel | None) -> str:
+    """`vibethinker-3b:Q4_K_M` for a catalog model; the file name (which already names its quant) otherwise."""
     if model is None:
         return "no model"
-    name = model.name or Path(model.path).name
-    return f"{name}:{model.quant}" if model.quant else name
+    if model.name is None:
+        return Path(model.path).name
+    return f"{model.name}:{model.quant}" if model.quant else model.name
