@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+from engine_checks import assert_no_token_twice
 
 from vibelocal.control import TurnControl
 from vibelocal.engine import LlamaEngine, load
@@ -87,16 +88,6 @@ def collect(
     stats = got[-1].stats
     assert stats is not None
     return got, thinking, answer, stats
-
-
-def assert_no_token_twice(stats: TurnStats) -> None:
-    assert stats.evaluated_tokens == (
-        stats.prompt_tokens
-        - stats.cached_tokens
-        + stats.thinking_tokens
-        + stats.forced_tokens
-        + stats.answer_tokens
-    )
 
 
 def budget_notes(events: list[StreamEvent]) -> list[str]:

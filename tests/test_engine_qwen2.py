@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from engine_checks import assert_no_token_twice
 
 from vibelocal.engine import LlamaEngine, load
 from vibelocal.types import ChatMessage, GenerationSettings, InstalledModel, Plan, StreamEvent
@@ -110,13 +111,7 @@ def run(engine, settings, messages=ASK):
         assert "<think>" not in text and "</think>" not in text
     stats = events[-1].stats
     assert stats is not None
-    assert stats.evaluated_tokens == (
-        stats.prompt_tokens
-        - stats.cached_tokens
-        + stats.thinking_tokens
-        + stats.forced_tokens
-        + stats.answer_tokens
-    )
+    assert_no_token_twice(stats)
     return events, thinking, answer, stats
 
 
