@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
 from tiny_qwen2 import cached_tiny_qwen2  # noqa: E402
 
-from vibelocal.engine import LlamaEngine, load  # noqa: E402
+from vibelocal.engine.llama import LlamaEngine, load  # noqa: E402
 from vibelocal.types import ChatMessage, GenerationSettings, InstalledModel, Plan  # noqa: E402
 
 TARGET = 0.97
@@ -244,8 +244,8 @@ class _NoModel:
 
 def python_overhead(n: int, window: int) -> list[tuple[int, float]]:
     """µs per token of the decode loop itself (splitter, budget, loop checks, events), per window."""
-    from vibelocal.control import TurnControl
-    from vibelocal.turn import decode_turn
+    from vibelocal.engine.control import TurnControl
+    from vibelocal.engine.turn import decode_turn
     from vibelocal.types import ChatFormat, TurnStats
 
     vocab = ROOT / ".cache" / "test-assets" / "ggml-vocab-qwen2.gguf"

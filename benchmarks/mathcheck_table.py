@@ -1,4 +1,4 @@
-"""Score plain math-verify and vibelocal.mathcheck on the equivalence table (both directions), and time them.
+"""Score plain math-verify and vibelocal.answers.mathcheck on the equivalence table (both directions), and time them.
 
 Run: python benchmarks/mathcheck_table.py [TABLE]
 """
@@ -49,8 +49,8 @@ def main() -> None:
     logging.disable(logging.WARNING)
     from math_verify import parse, verify
 
-    from vibelocal.mathcheck import check
-    from vibelocal.mathcheck_deadline import HELPER
+    from vibelocal.answers.deadline import HELPER
+    from vibelocal.answers.mathcheck import check
 
     rows = load(Path(sys.argv[1]) if len(sys.argv) > 1 else TABLE)
     print(f"{len(rows)} pairs, each checked both ways\n")
@@ -60,8 +60,12 @@ def main() -> None:
         rows,
         lambda a, k: verify(parse(f"${k}$"), parse(f"${a}$")),
     )
-    score("vibelocal.mathcheck, no time bound", rows, lambda a, k: check(a, k, timeout_s=None).equivalent)
-    score("vibelocal.mathcheck, main thread (SIGALRM)", rows, lambda a, k: check(a, k).equivalent)
+    score(
+        "vibelocal.answers.mathcheck, no time bound",
+        rows,
+        lambda a, k: check(a, k, timeout_s=None).equivalent,
+    )
+    score("vibelocal.answers.mathcheck, main thread (SIGALRM)", rows, lambda a, k: check(a, k).equivalent)
 
     out: dict[str, float] = {}
 
@@ -69,7 +73,9 @@ def main() -> None:
         t = time.perf_counter()
         check("1", "1")
         out["start"] = time.perf_counter() - t
-        score("vibelocal.mathcheck, worker thread (helper)", rows, lambda a, k: check(a, k).equivalent)
+        score(
+            "vibelocal.answers.mathcheck, worker thread (helper)", rows, lambda a, k: check(a, k).equivalent
+        )
 
     thread = threading.Thread(target=off_main)
     thread.start()

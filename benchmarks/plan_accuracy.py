@@ -114,9 +114,9 @@ def main() -> int:
     args = parser.parse_args()
 
     from vibelocal.config import Settings
-    from vibelocal.gguf import read_gguf_info
-    from vibelocal.hardware import probe
-    from vibelocal.planner import memory_for, plan_for_model, shape_from_gguf
+    from vibelocal.models.gguf import read_gguf_info
+    from vibelocal.placement.planner import memory_for, plan_for_model, shape_from_gguf
+    from vibelocal.placement.probe import probe
     from vibelocal.types import InstalledModel
 
     hw = probe()

@@ -42,9 +42,9 @@ async def run_once(
     from textual._time import get_time
 
     from vibelocal.config import load_settings
-    from vibelocal.scripted import Script, ScriptedEngine, pieces
+    from vibelocal.engine.scripted import Script, ScriptedEngine, pieces
+    from vibelocal.models.store import model_from_path
     from vibelocal.session import Session
-    from vibelocal.store import model_from_path
     from vibelocal.tui.app import VibelocalApp
     from vibelocal.tui.screens.chat import ChatScreen
     from vibelocal.tui.widgets.prompt import PromptInput

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
-    from vibelocal.catalog import Catalog
+    from vibelocal.models.catalog import Catalog
 
 FaultKind = Literal["drop", "corrupt", "404", "401", "403", "500", "stall"]
 CHUNK = 64 * 1024
@@ -409,7 +409,7 @@ context_length = 8192
 
 def write_manifest(text: str) -> Catalog:
     """Install a manifest into the user's models folder (the Catalog reads it) and return the catalog."""
-    from vibelocal.catalog import Catalog
+    from vibelocal.models.catalog import Catalog
     from vibelocal.paths import get_paths
 
     folder = get_paths().config_dir / "models"

@@ -67,7 +67,7 @@ def test_catalog_reads_the_manifests_inside_the_installed_wheel(installed, tmp_p
     venv, _wheel = installed
     env = {**os.environ, "VIBELOCAL_HOME": str(tmp_path / "home"), "PYTHONPATH": ""}
     probe = (
-        "import vibelocal, vibelocal.catalog as c; "
+        "import vibelocal, vibelocal.models.catalog as c; "
         "print(vibelocal.__file__); print(c._builtin_manifest_dir()); print(','.join(c.Catalog().names))"
     )
     out = run([str(venv / "bin" / "python"), "-c", probe], cwd=tmp_path, env=env)

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from vibelocal.catalog import Catalog
 from vibelocal.errors import BadInputError, ExitCode
+from vibelocal.models.catalog import Catalog
 from vibelocal.problem import (
     DEFAULT_SUFFIXES,
     Problem,

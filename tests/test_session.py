@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vibelocal.config import Settings
-from vibelocal.scripted import Script, ScriptedEngine
+from vibelocal.engine.scripted import Script, ScriptedEngine
 from vibelocal.session import Session
 from vibelocal.types import ChatMessage
 
@@ -77,13 +77,11 @@ def test_engine_is_reused_across_sampler_changes_and_reloaded_for_load_changes(s
 
 
 def test_model_label_names_catalog_models_with_their_quant_and_files_by_name(tmp_path):
-    from vibelocal.session import model_label
     from vibelocal.types import InstalledModel
 
     catalog_model = InstalledModel(
         path=tmp_path / "VibeThinker-3B.Q4_K_M.gguf", size_bytes=1, name="vibethinker-3b", quant="Q4_K_M"
     )
     a_file = InstalledModel(path=tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf", size_bytes=1, quant="Q4_1")
-    assert model_label(catalog_model) == "vibethinker-3b:Q4_K_M"
-    assert model_label(a_file) == "SmolLM2-135M-Instruct.Q4_1.gguf"
-    assert model_label(None) == "no model"
+    assert catalog_model.label == "vibethinker-3b:Q4_K_M"
+    assert a_file.label == "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vibelocal.budget import BudgetSpec, parse_budget
-from vibelocal.catalog import Catalog, ModelRef, parse_ref
-from vibelocal.config import Settings
-from vibelocal.control import TurnControl
+from vibelocal.config import BudgetSpec, Settings, parse_budget
+from vibelocal.engine.contract import ChatEngine
+from vibelocal.engine.control import TurnControl
 from vibelocal.errors import ModelUnavailableError
+from vibelocal.models.catalog import Catalog, ModelRef, parse_ref
 from vibelocal.paths import Paths, get_paths
 from vibelocal.types import (
-    ChatEngine,
     ChatMessage,
     GenerationSettings,
     HardwareProfile,
@@ -24,7 +22,7 @@ from vibelocal.types import (
 )
 
 if TYPE_CHECKING:
-    from vibelocal.store import Registry
+    from vibelocal.models.store import Registry
 
 EngineLoader = Callable[[InstalledModel, Plan, "ModelSpec | None"], ChatEngine]
 
@@ -63,7 +61,7 @@ class Session:
         return parse_ref(ref or self.settings.model, self.catalog)
 
     def registry(self) -> Registry:
-        from vibelocal.store import Registry
+        from vibelocal.models.store import Registry
 
         return Registry(self.paths)
 
@@ -74,7 +72,7 @@ class Session:
         """The verified model a reference names, or None. A path is checked as a GGUF file."""
         parsed = self.resolve(ref)
         if parsed.kind == "path":
-            from vibelocal.store import model_from_path
+            from vibelocal.models.store import model_from_path
 
             return model_from_path(parsed.path)  # type: ignore[arg-type]
         # No quant named: any installed quant of that model (the registry prefers the manifest default).
@@ -89,7 +87,7 @@ class Session:
         quant: str | None = None,
     ) -> InstalledModel:
         """Download (or find in the hub cache) and verify a model; the planner picks the quant when none is named."""
-        from vibelocal import download
+        from vibelocal.models import download
 
         parsed = self.resolve(ref)
         if quant is None:
@@ -114,7 +112,7 @@ class Session:
         spec = parsed.spec
         if spec is None:
             return None, None  # an unknown hub repo: its Q4_K_M file, or its only one
-        from vibelocal.planner import make_plan
+        from vibelocal.placement.planner import make_plan
 
         plan = make_plan(spec, self.hardware(), self.settings)
         if plan.fits:
@@ -136,13 +134,13 @@ class Session:
 
     def hardware(self) -> HardwareProfile:
         if self._hardware is None:
-            from vibelocal.hardware import probe
+            from vibelocal.placement.probe import probe
 
             self._hardware = probe(self.paths)
         return self._hardware
 
     def plan(self, model: InstalledModel, spec: ModelSpec | None) -> Plan:
-        from vibelocal.planner import plan_for_model
+        from vibelocal.placement.planner import plan_for_model
 
         return plan_for_model(model, spec, self.hardware(), self.settings)
 
@@ -165,7 +163,7 @@ class Session:
         plan = self.plan(model, spec)
         loader = self._engine_loader
         if loader is None:
-            from vibelocal.engine import load
+            from vibelocal.engine.llama import load
 
             def loader(m: InstalledModel, p: Plan, s: ModelSpec | None) -> ChatEngine:
                 return load(m, p, s, on_status=self._on_status)
@@ -233,12 +231,3 @@ class Session:
     ) -> Iterator[StreamEvent]:
         """One assistant turn on the loaded (or default) model."""
         return self.engine(ref).stream(messages, settings, control)
-
-
-def model_label(model: InstalledModel | None) -> str:
-    """`vibethinker-3b:Q4_K_M` for a catalog model; the file name (which already names its quant) otherwise."""
-    if model is None:
-        return "no model"
-    if model.name is None:
-        return Path(model.path).name
-    return f"{model.name}:{model.quant}" if model.quant else model.name

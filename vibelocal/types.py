@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:
-    from vibelocal.control import TurnControl
 
 # --------------------------------------------------------------------------- models
 
@@ -134,6 +130,13 @@ class InstalledModel(BaseModel):
     file: str | None = None
     revision: str | None = None
     verified: bool = False
+
+    @property
+    def label(self) -> str:
+        """`vibethinker-3b:Q4_K_M` for a catalog model; the file name (which already names its quant) otherwise."""
+        if self.name is None:
+            return self.path.name
+        return f"{self.name}:{self.quant}" if self.quant else self.name
 
 
 # --------------------------------------------------------------------------- hardware and plans
@@ -316,27 +319,3 @@ class EngineInfo:
     n_gpu_layers: int = 0
     n_threads: int = 1
     extra: dict[str, str] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- engine contract
-
-
-class ChatEngine(Protocol):
-    """What the session needs from an engine; engine.LlamaEngine is the real one, scripted.ScriptedEngine a fake."""
-
-    info: EngineInfo
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens `text` takes in this model's vocabulary (for input-length checks)."""
-        ...
-
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        settings: GenerationSettings,
-        control: TurnControl | None = None,
-    ) -> Iterator[StreamEvent]:
-        """Generate one assistant turn; the last event is always `done`."""
-        ...
-
-    def close(self) -> None: ...

@@ -9,7 +9,7 @@ import pytest
 from tui_helpers import ANSWER, HARDWARE, THINKING
 
 from vibelocal.config import load_settings
-from vibelocal.scripted import Script, ScriptedEngine
+from vibelocal.engine.scripted import Script, ScriptedEngine
 from vibelocal.session import Session
 
 

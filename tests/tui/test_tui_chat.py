@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from tui_helpers import ANSWER, THINKING, wait_for, wait_idle
 
+from vibelocal.engine.scripted import WRAP_UP_TEXT, Script, ScriptedEngine, pieces
 from vibelocal.history import History
 from vibelocal.paths import get_paths
-from vibelocal.scripted import WRAP_UP_TEXT, Script, ScriptedEngine, pieces
 from vibelocal.tui.app import VibelocalApp
 from vibelocal.tui.widgets.meter import BudgetMeter
 from vibelocal.tui.widgets.prompt import PromptInput

@@ -8,8 +8,8 @@ import pytest
 from tui_helpers import ANSWER, THINKING, wait_for, wait_idle
 
 from vibelocal.config import load_settings
+from vibelocal.engine.scripted import Script, ScriptedEngine, pieces
 from vibelocal.paths import get_paths
-from vibelocal.scripted import Script, ScriptedEngine, pieces
 from vibelocal.tui.app import VibelocalApp
 from vibelocal.tui.screens.dialogs import Confirm, TextPrompt
 from vibelocal.tui.screens.help import HelpScreen

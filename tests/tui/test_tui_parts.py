@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vibelocal.config import Settings
-from vibelocal.download import DownloadProgress
+from vibelocal.models.download import DownloadProgress
 from vibelocal.tui import messages as m
 from vibelocal.tui.screens.chat import _slug
 from vibelocal.tui.screens.settings import settings_changes

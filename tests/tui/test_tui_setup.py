@@ -9,10 +9,10 @@ from hubserver import REPO, HubServer, manifest, write_manifest
 from tui_helpers import ANSWER, HARDWARE, THINKING, wait_for
 
 from vibelocal.config import load_settings
+from vibelocal.engine.scripted import Script, ScriptedEngine
+from vibelocal.models.store import Registry
 from vibelocal.paths import get_paths
-from vibelocal.scripted import Script, ScriptedEngine
 from vibelocal.session import Session
-from vibelocal.store import Registry
 from vibelocal.tui.app import VibelocalApp
 from vibelocal.tui.screens.setup import SetupScreen
 

@@ -8,11 +8,11 @@ import pytest
 from tui_helpers import ANSWER, HARDWARE, THINKING, wait_for
 
 from vibelocal.config import load_settings
+from vibelocal.engine.scripted import Script, ScriptedEngine
 from vibelocal.history import History
+from vibelocal.models.store import Registry
 from vibelocal.paths import get_paths
-from vibelocal.scripted import Script, ScriptedEngine
 from vibelocal.session import Session
-from vibelocal.store import Registry
 from vibelocal.tui.app import VibelocalApp
 from vibelocal.types import InstalledModel
 

@@ -6,13 +6,13 @@ import pytest
 from textual.app import App
 from tui_helpers import wait_for
 
+from vibelocal.engine.scripted import Script, ScriptedEngine
 from vibelocal.paths import get_paths
-from vibelocal.scripted import Script, ScriptedEngine
 from vibelocal.tui.app import VibelocalApp
 from vibelocal.tui.screens.tutor import TutorScreen
 from vibelocal.tui.widgets.prompt import PromptInput
-from vibelocal.tutor import TUTOR_SYSTEM
-from vibelocal.tutor_store import TutorStore
+from vibelocal.tutor.lesson import TUTOR_SYSTEM
+from vibelocal.tutor.store import TutorStore
 
 pytestmark = pytest.mark.anyio
 SIZE = (100, 34)

@@ -13,8 +13,7 @@ def open_chat_app(
     model: str | None = None, budget: str | None = None, prefill_think: bool | None = None
 ) -> None:
     """Validate what can be checked before the screen takes over, then run the chat app."""
-    from vibelocal.budget import parse_budget
-    from vibelocal.config import load_settings
+    from vibelocal.config import load_settings, parse_budget
     from vibelocal.errors import UsageError
     from vibelocal.session import Session
 

@@ -30,8 +30,8 @@ def build_report(
 ) -> dict[str, Any]:
     """Everything doctor prints, as the documented `--json` object (docs/doctor.md)."""
     from vibelocal.config import load_settings
-    from vibelocal.hardware import load_profile, models_dir, probe, reinstall_commands
-    from vibelocal.planner import make_plan, plan_for_model, quant_fits
+    from vibelocal.placement.planner import make_plan, plan_for_model, quant_fits
+    from vibelocal.placement.probe import load_profile, models_dir, probe, reinstall_commands
     from vibelocal.session import Session
 
     settings = load_settings({"ctx": ctx, "model": model})

@@ -14,7 +14,7 @@ from vibelocal.errors import ExitCode, ModelUnavailableError
 from vibelocal.units import format_bytes
 
 if TYPE_CHECKING:
-    from vibelocal.download import DownloadProgress
+    from vibelocal.models.download import DownloadProgress
     from vibelocal.session import Session
     from vibelocal.types import InstalledModel
 
@@ -121,7 +121,7 @@ def pull_with_progress(session: Session, ref: str | None, *, yes: bool, quiet: b
     With no TTY and no `yes` it refuses (exit 4) rather than start a multi-GB download nobody agreed to.
     Ctrl-C keeps the partial file (the next pull resumes it) and exits 130.
     """
-    from vibelocal.download import DownloadCancelled
+    from vibelocal.models.download import DownloadCancelled
 
     parsed = session.resolve(ref)
     if parsed.kind == "path":
@@ -216,7 +216,7 @@ def register(app: typer.Typer) -> None:
         """List installed, verified models (name, quant, size, path)."""
         if ctx.invoked_subcommand is not None:
             return
-        from vibelocal.store import Registry
+        from vibelocal.models.store import Registry
 
         session = _session()
         registry = Registry(session.paths)
@@ -246,7 +246,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Remove installed models: forget them and delete their files from the Hugging Face cache."""
-        from vibelocal.store import Registry, delete_model_file
+        from vibelocal.models.store import Registry, delete_model_file
 
         session = _session()
         removed = Registry(session.paths).remove(session.resolve(ref))

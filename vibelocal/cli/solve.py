@@ -13,11 +13,12 @@ from typing import Any
 
 import typer
 
-from vibelocal.answers import TurnRecord
+from vibelocal.answers.extract import TurnRecord
 from vibelocal.cli import options
 from vibelocal.cli.output import print_json, report_error
+from vibelocal.engine.contract import ChatEngine
 from vibelocal.errors import ExitCode, NoAnswerError, UsageError, VibelocalError
-from vibelocal.types import ChatEngine, ChatMessage, GenerationSettings, StreamEvent
+from vibelocal.types import ChatMessage, GenerationSettings, StreamEvent
 
 CANCEL_GRACE_S = 10.0
 """After Ctrl-C, how long to wait for the engine to stop cleanly before giving up on it."""
@@ -125,10 +126,9 @@ def register(app: typer.Typer) -> None:
 
 def run_solve(opts: SolveOptions) -> int:
     """Everything `vibelocal solve` does; returns the exit code or raises a VibelocalError."""
-    from vibelocal.budget import parse_budget
-    from vibelocal.config import load_settings
+    from vibelocal.cli.render import terminal_options
+    from vibelocal.config import load_settings, parse_budget
     from vibelocal.problem import build_messages, ensure_fits, read_problem
-    from vibelocal.render import terminal_options
 
     if opts.hide_thinking and opts.show_thinking:
         raise UsageError("--hide-thinking and --show-thinking contradict each other")
@@ -187,7 +187,7 @@ def _load_engine(session: Any, opts: SolveOptions, *, quiet: bool) -> ChatEngine
 
 
 def _print_final(final: str, kind: str, render: Any) -> None:
-    from vibelocal.latex import math_to_unicode
+    from vibelocal.answers.latex import math_to_unicode
 
     text = math_to_unicode(final) if kind != "code" and render.unicode_answer else final
     print(text, flush=True)
@@ -230,8 +230,8 @@ def run_turn(
     time_budget_s: float | None = None,
 ) -> TurnRecord:
     """Stream one turn through the terminal renderer; Ctrl-C cancels it and keeps what was produced."""
-    from vibelocal.control import TurnControl
-    from vibelocal.render import StreamRenderer
+    from vibelocal.cli.render import StreamRenderer
+    from vibelocal.engine.control import TurnControl
 
     control = TurnControl()
     renderer = StreamRenderer(render, time_budget_s=time_budget_s)
@@ -350,8 +350,8 @@ def run_votes(
     budget_label: str,
 ) -> int:
     """K samples with seeds base..base+K-1; final answers grouped by equivalence; the largest group wins."""
-    from vibelocal.render import StreamRenderer
-    from vibelocal.votes import group_answers, math_equivalence, text_equivalence, vote_seeds
+    from vibelocal.answers.votes import group_answers, math_equivalence, text_equivalence, vote_seeds
+    from vibelocal.cli.render import StreamRenderer
 
     assert generation.seed is not None
     seeds = vote_seeds(generation.seed, opts.votes)

@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
 
         At the prompt type an answer, `hint`, `solution` or `quit` (Ctrl-D also saves and quits).
         """
-        from vibelocal.budget import parse_budget
+        from vibelocal.config import parse_budget
 
         if list_sessions:
             _list_sessions(as_json)
@@ -103,8 +103,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _settings(model: str | None, budget: str | None, prefill_think: bool | None) -> Any:
-    from vibelocal.budget import parse_budget
-    from vibelocal.config import load_settings
+    from vibelocal.config import load_settings, parse_budget
 
     if budget is not None:
         parse_budget(budget)
@@ -151,7 +150,7 @@ def iter_pairs(text: str) -> Iterator[tuple[int, str | None, str | None, str | N
 def run_check(
     answer: str | None, key: str | None, pairs: str | None, *, as_json: bool, timeout_s: float
 ) -> int:
-    from vibelocal.mathcheck import check
+    from vibelocal.answers.mathcheck import check
 
     if pairs is not None and (answer is not None or key is not None):
         raise UsageError("give either --pairs FILE or --answer and --key, not both")
@@ -187,7 +186,7 @@ def run_check(
 
 def _list_sessions(as_json: bool) -> None:
     from vibelocal.paths import get_paths
-    from vibelocal.tutor_store import TutorStore
+    from vibelocal.tutor.store import TutorStore
 
     records = TutorStore(get_paths()).list()
     if as_json:
@@ -232,7 +231,7 @@ def run_session(
 ) -> None:
     """The interactive loop: every verdict comes from the checker, every hint through the leak filter."""
     from vibelocal.problem import read_problem
-    from vibelocal.tutor import HINT_LEVELS, Tutor, TutorOptions
+    from vibelocal.tutor.lesson import HINT_LEVELS, Tutor, TutorOptions
 
     if resume is not None and (file is not None or key is not None):
         raise UsageError("--resume continues a saved session; do not give FILE or --key with it")

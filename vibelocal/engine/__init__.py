@@ -1,17 +1,11 @@
-"""The llama.cpp engine (the only package that imports llama_cpp): load a GGUF from a plan, stream turns.
+"""Running a turn: the pure turn logic, and the llama.cpp adapter beneath it.
 
-Generation drives `Llama.eval` with token lists and one persistent sampler chain per turn, never
-`create_completion` (which re-detokenizes the whole output every step). Text is decoded incrementally
-from cached token pieces; think tags are found in that text (turn.py), never by token id. llama.cpp's
-logging is captured into a ring buffer, never printed; its last error line explains a failed load.
+- turn.py: the decode loop of one turn (`TurnLoop`): sample, split, budget, inject, stream events;
+- think.py: the `<think>` splitter, a pure state machine over decoded text;
+- budget.py: the thinking and answer budgets, pure state machines;
+- loops.py: repetition detection; prompt.py: chat templates; control.py: live commands from a front end;
+- scripted.py: `ScriptedEngine`, a deterministic ChatEngine for front-end tests and the rendering benchmark;
+- llama/: the only code that imports llama_cpp (load, decode, logs).
 
-- loading.py: `load(model, plan, spec)` with the output probe and safer retries;
-- runtime.py: `LlamaEngine`, the ChatEngine implementation;
-- logs.py: llama.cpp's log capture.
+Nothing here but llama/ touches a model: the turn loop drives any `TokenBackend`.
 """
-
-from vibelocal.engine.loading import load
-from vibelocal.engine.logs import llama_log_lines
-from vibelocal.engine.runtime import LlamaEngine, LogitsProcessor
-
-__all__ = ["LlamaEngine", "LogitsProcessor", "llama_log_lines", "load"]

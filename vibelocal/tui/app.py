@@ -98,10 +98,10 @@ class VibelocalApp(App[None]):
     # ------------------------------------------------------------------ helpers for screens
 
     def final_answer(self, text: str) -> str | None:
-        """The final answer of a reply (the last `\\boxed{}` or equivalent), via vibelocal.answers."""
+        """The final answer of a reply (the last `\\boxed{}` or equivalent), via vibelocal.answers.extract."""
         if not text.strip():
             return None
-        from vibelocal.answers import extract_final_answer
+        from vibelocal.answers.extract import extract_final_answer
 
         found = extract_final_answer(text)
         if found is None:

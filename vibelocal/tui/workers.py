@@ -13,7 +13,7 @@ from typing import Any
 
 from textual.message import Message
 
-from vibelocal.control import TurnControl
+from vibelocal.engine.control import TurnControl
 from vibelocal.errors import VibelocalError
 from vibelocal.tui import messages as m
 from vibelocal.types import ChatMessage, StreamEvent
@@ -126,8 +126,6 @@ def stream_turn(
 
 def load_engine(session: Any, engine_lock: threading.Lock, post: Post, *, ref: str | None = None) -> None:
     """Worker body: find the installed model (or report it missing) and load it."""
-    from vibelocal.session import model_label
-
     try:
         with engine_lock:
             model = session.find_installed(ref)
@@ -135,7 +133,7 @@ def load_engine(session: Any, engine_lock: threading.Lock, post: Post, *, ref: s
                 post(m.EngineFailed(f"{session.resolve(ref).display} is not installed", missing=True))
                 return
             engine = session.engine(ref, model=model)
-        post(m.EngineReady(engine.info, model_label(session.model or model)))
+        post(m.EngineReady(engine.info, (session.model or model).label))
     except Exception as exc:
         post(m.EngineFailed(error_line(exc)))
 

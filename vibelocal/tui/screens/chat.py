@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from vibelocal.control import TurnControl
+from vibelocal.engine.control import TurnControl
 from vibelocal.history import StoredMessage, reproducibility_record
 from vibelocal.tui import messages as m
 from vibelocal.tui import workers

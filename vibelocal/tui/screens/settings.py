@@ -10,8 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Switch
 
-from vibelocal.budget import PRESETS
-from vibelocal.config import Settings, save_settings
+from vibelocal.config import PRESETS, Settings, save_settings
 from vibelocal.errors import VibelocalError
 from vibelocal.types import InstalledModel
 

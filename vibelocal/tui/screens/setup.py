@@ -91,7 +91,7 @@ class SetupScreen(Screen[bool]):
             ref = session.resolve()
             plan = None
             if ref.spec is not None:
-                from vibelocal.planner import make_plan
+                from vibelocal.placement.planner import make_plan
 
                 plan = make_plan(ref.spec, hw, session.settings)
             text = hardware_summary(hw), plan_summary(ref.spec, plan, ref.display)

@@ -1,7 +1,7 @@
 """The chat app's Tutor mode: the model solves privately, the student types answers, asks for hints, sees the solution.
 
 The screen only reacts to Messages: the private solve, each hint and each answer check run in thread workers that
-drive `vibelocal.tutor.Tutor` (which saves the session after every step, so `vibelocal tutor --resume` continues it).
+drive `vibelocal.tutor.lesson.Tutor` (which saves the session after every step, so `vibelocal tutor --resume` continues it).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Static
 
-from vibelocal.control import TurnControl
-from vibelocal.tutor import HINT_LEVELS, Tutor
-from vibelocal.tutor_store import AttemptRecord, HintRecord
+from vibelocal.engine.control import TurnControl
+from vibelocal.tutor.lesson import HINT_LEVELS, Tutor
+from vibelocal.tutor.store import AttemptRecord, HintRecord
 
 HINT_WORDS = {"hint", "h", "?"}
 SOLUTION_WORDS = {"solution", "show solution", "reveal"}

@@ -1,8 +1,8 @@
-"""Answer text as Markdown with its LaTeX shown as Unicode (vibelocal.latex), whole or streamed."""
+"""Answer text as Markdown with its LaTeX shown as Unicode (vibelocal.answers.latex), whole or streamed."""
 
 from __future__ import annotations
 
-from vibelocal.latex import Span, UnicodeStream, to_spans
+from vibelocal.answers.latex import Span, UnicodeStream, to_spans
 
 
 def spans_markdown(spans: list[Span]) -> str:

@@ -1,0 +1,141 @@
+"""The answer checker: the equivalence table both ways, exactness, bad input, and time bounds off the main thread."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from testpaths import FIXTURES
+
+from vibelocal.answers import mathcheck
+from vibelocal.answers.deadline import HELPER
+from vibelocal.answers.mathcheck import CheckResult, check, equivalent, normalize, words_to_number
+
+TABLE = FIXTURES / "equivalence.tsv"
+
+
+def load_table() -> list[tuple[str, str, bool, str]]:
+    rows = []
+    for line in TABLE.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        answer, key, expected, note = line.split("\t")
+        rows.append((answer, key, expected == "1", note))
+    return rows
+
+
+ROWS = load_table()
+
+
+def test_table_is_big_and_balanced():
+    assert len(ROWS) >= 100
+    equal = sum(1 for r in ROWS if r[2])
+    assert 40 <= equal <= len(ROWS) - 30  # plenty of both kinds
+
+
+@pytest.mark.parametrize(("answer", "key", "expected", "note"), ROWS, ids=[f"{r[3]}" for r in ROWS])
+def test_table_row_both_directions(answer, key, expected, note):
+    forward = check(answer, key, timeout_s=None)
+    backward = check(key, answer, timeout_s=None)
+    assert forward.equivalent is expected, (note, forward)
+    assert backward.equivalent is expected, (note, backward)
+    assert forward.error is None and backward.error is None
+
+
+@pytest.mark.parametrize(
+    ("approx", "exact"),
+    [
+        ("3.14", r"\pi"),
+        ("0.333", "1/3"),
+        ("0.3333333333", r"\frac{1}{3}"),
+        ("1.414", r"\sqrt{2}"),
+        ("2.71828", "e"),
+    ],
+)
+def test_approximations_are_refused(approx, exact):
+    assert not equivalent(approx, exact, timeout_s=None)
+    assert not equivalent(exact, approx, timeout_s=None)
+
+
+def test_exact_decimals_are_accepted():
+    assert equivalent("0.5", "1/2", timeout_s=None)
+    assert equivalent("0.125", r"\frac{1}{8}", timeout_s=None)
+
+
+def test_result_describes_both_sides():
+    result = check("x = 3", r"\boxed{3}", timeout_s=None)
+    assert result == CheckResult(True, None, result.answer_normalized, "3", "mathematically equal")
+    assert result.to_dict()["equivalent"] is True
+    choice = check("(b)", "B", timeout_s=None)
+    assert choice.equivalent and choice.answer_normalized == "choice B"
+
+
+@pytest.mark.parametrize(
+    ("answer", "key", "error"),
+    [
+        ("", "3", "the answer is empty"),
+        ("3", "   ", "the key is empty"),
+        (r"\frac{", "3", "could not read the answer"),
+        ("1" * 3000, "3", "longer than"),
+        ("10^{10^{10}}", "1", "too large"),
+        ("3", "100000!", "too large"),
+    ],
+)
+def test_bad_input_gives_an_error_not_an_exception(answer, key, error):
+    result = check(answer, key)
+    assert result.equivalent is False
+    assert result.error and error in result.error
+
+
+def test_normalize_strips_presentation():
+    assert normalize(r"\$1{,}250.00").text == "1250.00"
+    assert normalize("45°").text == "45"
+    n = normalize("12.5 percent")
+    assert (n.text, n.percent) == ("12.5", True)
+    assert normalize("12 cm^2").units == "cm"
+    assert normalize(r"\textbf{(C)}").choice == "C"
+    assert normalize("x**2 + sqrt((x+1)/2)").text == r"x^2 + \sqrt{(x+1)/2}"
+
+
+def test_number_words():
+    assert words_to_number("Forty-Two") == 42
+    assert words_to_number("two thousand and twenty-four") == 2024
+    assert words_to_number("negative one hundred") == -100
+    assert words_to_number("forty apples") is None
+    assert words_to_number("") is None
+
+
+def test_main_thread_deadline_stops_a_slow_check():
+    result = check(
+        r"\sin^2 x + \cos^2 x + (x+1)^5", r"1 + x^5 + 5x^4 + 10x^3 + 10x^2 + 5x + 1", timeout_s=0.001
+    )
+    assert result.equivalent is False
+    assert result.error and "longer than" in result.error
+
+
+def test_checks_off_the_main_thread_use_the_helper_process():
+    results: dict[str, CheckResult] = {}
+
+    def work() -> None:
+        results["equal"] = check(r"\frac{\sqrt{2}}{2}", r"\frac{1}{\sqrt{2}}")
+        results["approx"] = check("3.14", r"\pi")
+        results["slow"] = check(r"\sin^2 x + \cos^2 x + (x+1)^7", "1", timeout_s=0.001)
+        results["after"] = check("x = 3", "3")  # a fresh helper after the killed one
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(timeout=120)
+    HELPER.close()
+    assert results["equal"].equivalent and results["equal"].error is None
+    assert not results["approx"].equivalent and results["approx"].error is None
+    assert results["slow"].error and "longer than" in results["slow"].error
+    assert results["after"].equivalent
+
+
+def test_compare_never_raises_on_library_failure(monkeypatch):
+    def boom(text: str):
+        raise RuntimeError("library bug")
+
+    monkeypatch.setattr(mathcheck, "_parse", boom)
+    result = check("1", "1", timeout_s=None)
+    assert result.equivalent is False and "library bug" in (result.error or "")

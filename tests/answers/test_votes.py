@@ -1,0 +1,62 @@
+"""Voting: grouping by an injected equivalence, by mathcheck (the default), ties, unanswered samples."""
+
+from __future__ import annotations
+
+import pytest
+
+from vibelocal.answers.votes import group_answers, math_equivalence, text_equivalence, vote_seeds
+
+
+def same_number(a: str, b: str) -> bool:
+    return float(a) == float(b)
+
+
+def test_grouping_with_an_injected_equivalence():
+    result = group_answers(["0.5", "3", ".5", None, "3.0", "0.50"], equivalent=same_number)
+    assert [(g.answer, g.members) for g in result.groups] == [("0.5", [0, 2, 5]), ("3", [1, 4])]
+    assert result.unanswered == [3]
+    assert result.agreement == "3/6"
+    assert result.winner is not None and result.winner.answer == "0.5"
+    assert result.to_dict()["ratio"] == 0.5
+
+
+def test_tie_goes_to_the_group_seen_first():
+    result = group_answers(["2", "1", "1", "2"], equivalent=same_number)
+    assert result.winner is not None and result.winner.answer == "2"
+    assert result.agreement == "2/4"
+
+
+def test_no_answers_at_all():
+    result = group_answers([None, None], equivalent=same_number)
+    assert result.winner is None
+    assert result.agreement == "0/2"
+    assert result.to_dict()["answer"] is None
+
+
+def test_a_failing_equivalence_counts_as_different():
+    def broken(a: str, b: str) -> bool:
+        raise ValueError("cannot parse")
+
+    result = group_answers(["x", "x ", "y"], equivalent=broken)
+    assert [g.members for g in result.groups] == [[0, 1], [2]]  # whitespace-equal still groups
+
+
+def test_default_equivalence_is_mathematical():
+    result = group_answers(["1/2", "0.5", r"\frac12", "3"])
+    assert [(g.answer, g.members) for g in result.groups] == [("1/2", [0, 1, 2]), ("3", [3])]
+    assert result.agreement == "3/4"
+
+
+@pytest.mark.parametrize(
+    "a, b, same",
+    [(r"\sqrt{2}/2", r"\frac{1}{\sqrt{2}}", True), ("2\\pi", "6.28", False), ("x^2", "x**2", True)],
+)
+def test_math_equivalence(a, b, same):
+    assert math_equivalence()(a, b) is same
+
+
+def test_text_equivalence_and_seeds():
+    assert text_equivalence("def f():\n    return 1", "def f():  return 1")
+    assert not text_equivalence("a", "b")
+    assert vote_seeds(7, 3) == [7, 8, 9]
+    assert vote_seeds(2**32 - 1, 2) == [2**32 - 1, 0]

@@ -1,0 +1,105 @@
+"""`vibelocal doctor`: the --json schema, every hardware profile, a real model file, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from testpaths import FIXTURES
+from typer.testing import CliRunner
+
+from vibelocal.cli import app
+
+PROFILES = FIXTURES / "profiles"
+PLAN_KEYS = {
+    "fits",
+    "quant",
+    "backend",
+    "n_gpu_layers",
+    "n_layers",
+    "n_ctx",
+    "n_threads",
+    "memory",
+    "expected_decode_tok_s",
+}
+
+
+def doctor(*args: str):
+    result = CliRunner().invoke(app, ["doctor", *args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_json_schema_on_this_machine():
+    data = json.loads(doctor("--json").stdout)
+    assert {"schema", "hardware", "model", "plan", "quants", "reasons", "warnings"} <= set(data)
+    assert data["schema"] == 1
+    assert data["hardware"]["source"] == "probe"
+    assert [g for g in data["hardware"]["gpus"] if g["usable_by_build"]] == []
+    plan = data["plan"]
+    assert set(plan) >= PLAN_KEYS
+    assert {"host_bytes", "device_bytes"} <= set(plan["memory"])
+    assert plan["fits"] is True and plan["backend"] == "cpu" and plan["n_gpu_layers"] == 0
+    assert plan["memory"]["device_bytes"] == 0 and plan["memory"]["host_bytes"] > 1024**3
+    assert data["reasons"] == plan["reasons"] and data["reasons"]
+    assert {q["quant"] for q in data["quants"]} >= {"Q4_K_M", "Q8_0"}
+    assert data["model"]["name"] == "vibethinker-3b" and data["model"]["installed"] is False
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES.glob("*.json")), ids=lambda p: p.stem)
+def test_every_profile(profile):
+    data = json.loads(doctor("--json", "--hardware", str(profile)).stdout)
+    assert data["hardware"]["source"] == "profile"
+    plan = data["plan"]
+    assert plan["fits"] is (profile.stem != "nothing_fits")
+    text = doctor("--hardware", str(profile)).stdout
+    assert "Hardware (from the profile file)" in text and "Why" in text and "Quants" in text
+    assert plan["quant"] in text
+
+
+def test_human_output_shows_reinstall_advice_for_an_unusable_gpu():
+    out = doctor("--hardware", str(PROFILES / "nvidia_cpu_build.json")).stdout
+    assert "NOT usable by this build" in out
+    assert "packaging/reinstall-backend.sh cuda" in out
+    data = json.loads(doctor("--json", "--hardware", str(PROFILES / "nvidia_cpu_build.json")).stdout)
+    assert data["reinstall"]["cuda"][0] == "packaging/reinstall-backend.sh cuda"
+
+
+def test_model_file_and_ctx(smollm2_path):
+    data = json.loads(doctor("--json", "--model", str(smollm2_path), "--ctx", "2048").stdout)
+    assert data["model"]["planned_from"] == "file"
+    assert (
+        data["plan"]["quant"] == "Q4_1" and data["plan"]["n_ctx"] == 2048 and data["plan"]["n_layers"] == 30
+    )
+    assert data["quants"] == []
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vibelocal", "doctor", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=60,
+    )
+
+
+def test_bad_profile_is_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "laptop.json"
+    bad.write_text('{"os": "Linux"', encoding="utf-8")
+    out = _run("--hardware", str(bad))
+    assert out.returncode == 2
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: hardware profile") and "not valid JSON" in lines[0]
+
+
+def test_corrupt_model_file_is_exit_5(tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"NOTGGUF" * 10)
+    out = _run("--model", str(bad))
+    assert out.returncode == 5
+    assert len(out.stderr.strip().splitlines()) == 1 and "not a GGUF" in out.stderr

@@ -1,0 +1,196 @@
+"""`vibelocal tutor check` (exit codes, --pairs with malformed lines) and the interactive `vibelocal tutor FILE`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+import vibelocal.cli.tutor as tutor_cli
+from vibelocal.cli import app
+from vibelocal.engine.scripted import Script, ScriptedEngine
+from vibelocal.session import Session
+from vibelocal.tutor.lesson import TUTOR_SYSTEM
+from vibelocal.tutor.store import TutorStore
+
+THINKING = "SECRET-THINKING rows times eggs."
+SOLUTION = "Six rows of seven: 6 \\times 7 = 42. \\boxed{42}"
+PROBLEM_FILE = "---\nanswer: 42\n---\nA box holds 6 rows of 7 eggs. How many eggs are in the box?\n"
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vibelocal", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=os.environ,
+        timeout=120,
+    )
+
+
+# --------------------------------------------------------------------------- tutor check
+
+
+def test_check_single_pair_exit_codes():
+    runner = CliRunner()
+    same = runner.invoke(app, ["tutor", "check", "--answer", "0.5", "--key", r"\frac{1}{2}"])
+    assert (same.exit_code, same.stdout) == (0, "equivalent\n")
+    differ = runner.invoke(app, ["tutor", "check", "--answer", "3.14", "--key", r"\pi", "--json"])
+    assert differ.exit_code == 1
+    row = json.loads(differ.stdout)
+    assert row["equivalent"] is False and row["error"] is None
+    assert (row["answer"], row["key"], row["answer_normalized"]) == ("3.14", r"\pi", "3.14")
+
+
+def test_check_pairs_json_one_object_per_line_in_order(tmp_path):
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text(
+        "# answer\tkey\n"
+        "0.5\t1/2\n"
+        "no tab on this line\n"
+        "\n"
+        "3.14\t\\pi\tAda\n"  # a further column (a name) is ignored
+        "\t5\n"
+        "\\frac{\t1\n"
+        "x = 3\t3\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["tutor", "check", "--pairs", str(sheet), "--json"])
+    assert result.exit_code == 1
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["line"] for r in rows] == [2, 3, 5, 6, 7, 8]
+    assert [r["equivalent"] for r in rows] == [True, False, False, False, False, True]
+    assert "no TAB" in rows[1]["error"]
+    assert rows[2]["error"] is None and rows[2]["key"] == "\\pi"
+    assert "empty" in rows[3]["error"]
+    assert "could not read the answer" in rows[4]["error"]
+    assert all("equivalent" in r for r in rows)
+
+
+def test_check_pairs_all_equal_is_exit_0_and_plain_output(tmp_path):
+    sheet = tmp_path / "ok.tsv"
+    sheet.write_text("1/2\t0.5\n(1,2)\t\\left(1, 2\\right)\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["tutor", "check", "--pairs", str(sheet)])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == ["1\tequivalent", "2\tequivalent"]
+
+
+def test_check_pairs_from_stdin():
+    result = CliRunner().invoke(app, ["tutor", "check", "--pairs", "-", "--json"], input="2\t4/2\n")
+    assert result.exit_code == 0 and json.loads(result.stdout)["equivalent"] is True
+
+
+def test_bad_pairs_file_and_usage_are_one_stderr_line(tmp_path):
+    binary = tmp_path / "sheet.tsv"
+    binary.write_bytes(b"1\t1\n\x00\x01")
+    for args, code, words in [
+        (["--pairs", str(tmp_path / "missing.tsv")], 3, "pairs file not found"),
+        (["--pairs", str(binary)], 3, "binary"),
+        (["--pairs", str(tmp_path)], 3, "is a directory"),
+        (["--answer", "1"], 2, "give --answer and --key"),
+        (["--answer", "1", "--key", "1", "--pairs", "x"], 2, "not both"),
+    ]:
+        out = run("tutor", "check", *args)
+        assert out.returncode == code, (args, out.stderr)
+        assert out.stdout == ""
+        assert len(out.stderr.strip().splitlines()) == 1 and words in out.stderr
+        assert "Traceback" not in out.stderr
+
+
+# --------------------------------------------------------------------------- the interactive tutor
+
+
+class Script2:
+    """Solves privately; hints first leak the answer, then are clean."""
+
+    def __init__(self) -> None:
+        self.hints = 0
+
+    def __call__(self, messages) -> Script:
+        if messages[0].content == TUTOR_SYSTEM:
+            self.hints += 1
+            text = "It is 42." if self.hints == 1 else "Count the eggs in one row, then the rows."
+            return Script(thinking=THINKING, answer=text)
+        return Script(thinking=THINKING, answer=SOLUTION)
+
+
+@pytest.fixture
+def scripted(monkeypatch, smollm2_path):
+    engine = ScriptedEngine(Script2())
+
+    def make(settings):
+        settings = settings.model_copy(update={"model": str(smollm2_path)})
+        return Session(settings, engine_loader=lambda m, p, s: engine)
+
+    monkeypatch.setattr(tutor_cli, "make_session", make)
+    return engine
+
+
+def test_interactive_session_hides_the_work_checks_hints_and_saves(tmp_path, scripted):
+    problem = tmp_path / "eggs.md"
+    problem.write_text(PROBLEM_FILE, encoding="utf-8")
+    result = CliRunner().invoke(app, ["tutor", str(problem)], input="41\nhint\n\\frac{84}{2}\nsolution\n")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "SECRET-THINKING" not in result.output
+    before_solution = out.split("Worked solution")[0]
+    assert "42" not in before_solution and "boxed" not in before_solution
+    assert "Not yet." in out and "Hint 1 (what to notice): Count the eggs" in out
+    assert "Correct! (2 attempts, 1 hints)" in out
+    assert "\\boxed{42}" in out.split("Worked solution")[1]
+    assert "not checked by a person" not in out
+    record = TutorStore(scripted_paths()).list()[0]
+    assert record.outcome == "solved" and record.key_source == "front matter"
+    assert record.hints[0].tries == 2 and [a.correct for a in record.attempts] == [False, True]
+
+
+def scripted_paths():
+    from vibelocal.paths import get_paths
+
+    return get_paths()
+
+
+def test_model_key_is_flagged_then_resume_and_list(tmp_path, scripted):
+    problem = tmp_path / "eggs.md"
+    problem.write_text("A box holds 6 rows of 7 eggs. How many eggs?\n", encoding="utf-8")
+    runner = CliRunner()
+    first = runner.invoke(app, ["tutor", str(problem)], input="40\n")  # EOF: saved, unfinished
+    assert first.exit_code == 0, first.output
+    assert "not checked by a person" in first.stdout
+    record = TutorStore(scripted_paths()).list()[0]
+    assert record.outcome == "unsolved" and record.key == "42" and record.key_source == "model"
+
+    listed = runner.invoke(app, ["tutor", "--list", "--json"])
+    assert [r["id"] for r in json.loads(listed.stdout)] == [record.id]
+
+    again = runner.invoke(app, ["tutor", "-r"], input="hint\nforty-two\nquit\n")
+    assert again.exit_code == 0, again.output
+    assert "(earlier attempt) 40: not yet" in again.stdout
+    assert "Correct!" in again.stdout
+    resumed = TutorStore(scripted_paths()).load(record.id)
+    assert resumed.outcome == "solved" and len(resumed.hints) == 1 and len(resumed.attempts) == 2
+
+
+def test_resume_unknown_id_is_bad_input():
+    out = run("tutor", "--resume", "20240101-000000-abcd")
+    assert out.returncode == 3 and "no saved tutor session" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_missing_problem_file_is_bad_input(tmp_path):
+    out = run("tutor", str(tmp_path / "nope.md"))
+    assert out.returncode == 3 and "problem file not found" in out.stderr
+
+
+def test_model_not_installed_is_exit_4_and_leaves_no_session(tmp_path):
+    problem = tmp_path / "p.md"
+    problem.write_text("What is 2+2?\n", encoding="utf-8")
+    out = run("tutor", str(problem), stdin="")
+    assert out.returncode == 4, out.stderr
+    assert "not installed" in out.stderr and "Traceback" not in out.stderr
+    assert TutorStore(scripted_paths()).list() == []

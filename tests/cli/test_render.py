@@ -1,0 +1,146 @@
+"""Terminal rendering: what reaches stdout and stderr, on a TTY and on pipes, from scripted event streams."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from vibelocal.cli.render import (
+    CLEAR_LINE,
+    DIM,
+    StreamRenderer,
+    TagFilter,
+    counter_line,
+    format_duration,
+    notice_text,
+    summary_line,
+    terminal_options,
+)
+from vibelocal.engine.scripted import Script, ScriptedEngine
+from vibelocal.types import ChatMessage, GenerationSettings, StreamEvent, TurnStats
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+THINKING = r"We need $x^2 = 4$, so $x = 2$. " * 3
+ANSWER = "\n\nSo $x^2 = 4$ gives \\boxed{\\frac{1}{2}}.<think>"
+
+
+def run(options, *, out=None, err=None, script=Script(THINKING, ANSWER), budget: int | None = 8192, **kw):
+    out = out if out is not None else io.StringIO()
+    err = err if err is not None else io.StringIO()
+    engine = ScriptedEngine(script)
+    renderer = StreamRenderer(options, out=out, err=err, **kw)
+    settings = GenerationSettings(max_thinking_tokens=budget)
+    for event in engine.stream([ChatMessage("user", "q")], settings):
+        renderer.handle(event)
+    renderer.finish()
+    return out.getvalue(), err.getvalue(), renderer
+
+
+def test_pipes_get_the_raw_answer_and_no_thinking():
+    out, err = io.StringIO(), io.StringIO()
+    options = terminal_options(out=out, err=err, environ={})
+    assert not options.thinking_text and not options.live_counter and not options.unicode_answer
+    stdout, stderr, renderer = run(options, out=out, err=err)
+    assert stdout == "So $x^2 = 4$ gives \\boxed{\\frac{1}{2}}.\n"  # as generated, think tags removed
+    assert stderr == ""
+    assert renderer.stop_reason == "answered"
+
+
+def test_show_thinking_on_a_pipe_gives_plain_thinking():
+    out, err = io.StringIO(), io.StringIO()
+    options = terminal_options(show_thinking=True, out=out, err=err, environ={})
+    stdout, stderr, _ = run(options, out=out, err=err)
+    assert stderr == THINKING + "\n"  # no escape codes, a newline before the answer
+    assert "<think>" not in stdout
+
+
+def test_tty_shows_dimmed_unicode_thinking_and_unicode_answer():
+    out, err = Tty(), Tty()
+    options = terminal_options(out=out, err=err, environ={})
+    assert options.thinking_text and options.unicode_answer and options.color_err
+    stdout, stderr, _ = run(options, out=out, err=err)
+    assert DIM in stderr and "x² = 4" in stderr and "$" not in stderr
+    assert stdout == "So x² = 4 gives \x1b[1;32m½\x1b[0m.\n"
+    assert "thought " in stderr.splitlines()[-1]  # the summary line
+
+
+def test_no_color_and_raw():
+    out, err = Tty(), Tty()
+    options = terminal_options(raw=True, out=out, err=err, environ={"NO_COLOR": "1"})
+    stdout, stderr, _ = run(options, out=out, err=err)
+    assert "\x1b" not in stdout + stderr
+    assert stdout == "So $x^2 = 4$ gives \\boxed{\\frac{1}{2}}.\n"
+    assert "$x^2 = 4$" in stderr
+
+
+def test_unicode_without_color_brackets_the_box():
+    out, err = Tty(), Tty()
+    options = terminal_options(out=out, err=err, environ={"NO_COLOR": "1"})
+    stdout, _, _ = run(options, out=out, err=err)
+    assert stdout == "So x² = 4 gives [½].\n"
+
+
+def test_hide_thinking_on_a_tty_shows_a_live_counter():
+    out, err = Tty(), Tty()
+    options = terminal_options(hide_thinking=True, out=out, err=err, environ={"NO_COLOR": "1"})
+    assert options.live_counter and not options.thinking_text
+    _, stderr, _ = run(options, out=out, err=err)
+    assert stderr.startswith(CLEAR_LINE + "thinking 1/8,192 tok")
+    assert "We need" not in stderr
+    assert stderr.count("\n") == 1  # only the summary line ends a line
+
+
+def test_budget_notices_are_short_stderr_lines():
+    out, err = io.StringIO(), io.StringIO()
+    options = terminal_options(out=out, err=err, environ={})
+    stdout, stderr, renderer = run(options, out=out, err=err, budget=10)
+    lines = stderr.splitlines()
+    assert "note: thinking at 9/10 tokens" in lines
+    assert "note: thinking budget reached (10/10 tokens): wrapping up" in lines
+    assert stdout.startswith("So $x^2")
+    assert renderer.stats is not None and renderer.stats.budget_hit
+
+
+def test_answer_is_not_printed_when_disabled():
+    out, err = io.StringIO(), io.StringIO()
+    options = terminal_options(answer=False, out=out, err=err, environ={})
+    stdout, _, _ = run(options, out=out, err=err)
+    assert stdout == ""
+
+
+@pytest.mark.parametrize(
+    "chunks, text",
+    [
+        (["a<think>b"], "ab"),
+        (["a</thi", "nk>b"], "ab"),
+        (["a<", "/", "think", ">b"], "ab"),
+        (["x < y and <b>"], "x < y and <b>"),
+        (["end <"], "end <"),
+    ],
+)
+def test_tag_filter(chunks, text):
+    tags = TagFilter()
+    assert "".join(tags.feed(c) for c in chunks) + tags.flush() == text
+
+
+def test_counter_and_notice_texts():
+    assert counter_line(1234, 8192, 25.0, 10.0, None) == "thinking 1,234/8,192 tok · 25.0 tok/s · ETA 4m38s"
+    assert counter_line(10, None, None, 1.0, None) == "thinking 10 tok"
+    assert counter_line(100, None, 10.0, 30.0, 90.0) == "thinking 100 tok · 10.0 tok/s · 1m00s left"
+    assert format_duration(3725) == "1h02m"
+    assert notice_text(StreamEvent("loop", text="a repeated line")) == (
+        "loop detected (a repeated line): nudging the model to wrap up"
+    )
+    assert (
+        notice_text(StreamEvent("budget", note="forced_answer"))
+        == "answer budget reached: forcing a final answer"
+    )
+    assert notice_text(StreamEvent("answer", text="x")) is None
+    stats = TurnStats(thinking_tokens=1234, answer_tokens=56, decode_tok_s=25.25, total_s=48.21)
+    assert summary_line(stats) == "thought 1,234 tok · answered 56 tok · 25.2 tok/s · 48.2s"

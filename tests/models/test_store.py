@@ -1,0 +1,237 @@
+"""The installed-model registry, user-given GGUF paths, and the hub cache helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from vibelocal.errors import ExitCode, ModelLoadError, ModelUnavailableError
+from vibelocal.models.catalog import Catalog, parse_ref
+from vibelocal.models.store import (
+    CachedFile,
+    Registry,
+    cached_file_for,
+    delete_model_file,
+    expected_digest,
+    file_digest,
+    hf_cache_dir,
+    model_from_path,
+    quant_from_name,
+)
+from vibelocal.paths import get_paths
+from vibelocal.types import InstalledModel
+
+
+def fake_model(tmp_path: Path, name: str, quant: str, *, repo="prithivMLmods/VibeThinker-3B-GGUF", size=16):
+    path = tmp_path / f"VibeThinker-3B.{quant}.gguf"
+    path.write_bytes(b"GGUF" + b"\0" * (size - 4))
+    return InstalledModel(
+        path=path,
+        size_bytes=size,
+        sha256="a" * 64,
+        name=name,
+        quant=quant,
+        repo=repo,
+        file=path.name,
+        verified=True,
+    )
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry(get_paths())
+
+
+def test_add_list_and_atomic_file(registry, tmp_path):
+    m = fake_model(tmp_path, "vibethinker-3b", "Q4_K_M")
+    registry.add(m)
+    assert registry.list() == [m]
+    data = json.loads(registry.file.read_text())
+    assert data["version"] == 1 and data["models"][0]["verified_at"].endswith("Z")
+    assert [p.name for p in registry.file.parent.iterdir()] == ["models.json"]  # no temp file left behind
+    registry.add(m)  # same path: replaced, not duplicated
+    assert len(registry.list()) == 1
+
+
+def test_only_verified_models_are_added(registry, tmp_path):
+    m = fake_model(tmp_path, "vibethinker-3b", "Q4_K_M").model_copy(update={"verified": False})
+    with pytest.raises(ValueError):
+        registry.add(m)
+
+
+def test_list_drops_missing_and_resized_files(registry, tmp_path):
+    a = fake_model(tmp_path, "vibethinker-3b", "Q4_K_M")
+    b = fake_model(tmp_path, "vibethinker-3b", "Q8_0")
+    registry.add(a)
+    registry.add(b)
+    a.path.unlink()
+    assert registry.list() == [b]
+    b.path.write_bytes(b"GGUF")  # truncated: no longer the verified file
+    assert registry.list() == []
+
+
+@pytest.mark.parametrize(
+    "content", ["{not json", "[]", '{"models": [{"path": 3}]}', '{"models": "x"}', "\xff"]
+)
+def test_corrupt_registry_is_set_aside_never_a_traceback(registry, tmp_path, content):
+    registry.file.parent.mkdir(parents=True, exist_ok=True)
+    registry.file.write_text(content, encoding="latin-1")
+    assert registry.list() == []
+    assert registry.recovered_from is not None and registry.recovered_from.exists()
+    m = fake_model(tmp_path, "vibethinker-3b", "Q4_K_M")
+    registry.add(m)
+    assert Registry(get_paths()).list() == [m]
+
+
+def test_find_alias_prefers_named_then_default_quant(registry, tmp_path):
+    catalog = Catalog()
+    q8 = fake_model(tmp_path, "vibethinker-3b", "Q8_0")
+    q4 = fake_model(tmp_path, "vibethinker-3b", "Q4_K_M")
+    registry.add(q8)
+    assert registry.find(parse_ref("vibethinker-3b", catalog)) == q8  # any installed quant
+    assert (
+        registry.find(parse_ref("vibethinker-3b:Q4_K_M", catalog)) is None
+    )  # a quant in the ref is required
+    registry.add(q4)
+    assert registry.find(parse_ref("vibethinker-3b", catalog)) == q4  # the manifest default wins
+    assert registry.find(parse_ref("vibethinker-3b", catalog), quant="Q8_0") == q8  # a preference
+    assert registry.find(parse_ref("vibethinker-3b:q8_0", catalog)) == q8
+
+
+def test_find_hub_refs_and_paths(registry, tmp_path):
+    catalog = Catalog()
+    m = fake_model(tmp_path, "vibethinker-3b", "Q6_K", repo="mradermacher/VibeThinker-3B-GGUF")
+    registry.add(m)
+    assert registry.find(parse_ref("mradermacher/VibeThinker-3B-GGUF:Q6_K", catalog)) == m
+    assert registry.find(parse_ref("mradermacher/VibeThinker-3B-GGUF:Q8_0", catalog)) is None
+    assert registry.find(parse_ref(f"mradermacher/VibeThinker-3B-GGUF/{m.file}", catalog)) == m
+    assert registry.find(parse_ref(f"prithivMLmods/VibeThinker-3B-GGUF/{m.file}", catalog)) is None
+    assert registry.find(parse_ref(str(m.path), catalog)) == m
+
+
+def test_remove_alias_takes_every_quant_and_a_quant_takes_one(registry, tmp_path):
+    catalog = Catalog()
+    q4, q8 = fake_model(tmp_path, "vibethinker-3b", "Q4_K_M"), fake_model(tmp_path, "vibethinker-3b", "Q8_0")
+    registry.add(q4)
+    registry.add(q8)
+    assert registry.remove(parse_ref("vibethinker-3b:Q8_0", catalog)) == [q8]
+    assert registry.list() == [q4]
+    registry.add(q8)
+    assert sorted(m.quant for m in registry.remove(parse_ref("vibethinker-3b", catalog))) == [
+        "Q4_K_M",
+        "Q8_0",
+    ]
+    assert registry.list() == [] and registry.remove(parse_ref("vibethinker-3b", catalog)) == []
+
+
+# --------------------------------------------------------------------------- user-given paths
+
+
+def test_model_from_path_accepts_a_real_gguf(smollm2_path, tmp_path):
+    m = model_from_path(smollm2_path)
+    assert m.verified is False and m.sha256 is None
+    assert m.size_bytes == smollm2_path.stat().st_size and m.quant == "Q4_1" and m.name is None
+    named = tmp_path / "VibeThinker-3B.Q8_0.gguf"
+    os.symlink(smollm2_path, named)
+    hit = model_from_path(named)
+    assert (hit.name, hit.quant) == ("vibethinker-3b", "Q8_0")  # the catalog knows the file name
+
+
+def test_model_from_path_missing_is_exit_4_naming_the_path(tmp_path):
+    with pytest.raises(ModelUnavailableError) as err:
+        model_from_path(tmp_path / "nope.gguf")
+    assert (
+        str(tmp_path / "nope.gguf") in err.value.message and err.value.exit_code == ExitCode.MODEL_UNAVAILABLE
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (None, "is a directory"),
+        (b"", "empty"),
+        (b"PK\x03\x04" + b"\0" * 60, "not a GGUF model file"),
+        (b"GGUF\x03\x00\x00", "not a GGUF model file"),
+    ],
+)
+def test_model_from_path_bad_files_are_exit_5(tmp_path, content, fragment):
+    target = tmp_path / "m.gguf"
+    if content is None:
+        target.mkdir()
+    else:
+        target.write_bytes(content)
+    with pytest.raises(ModelLoadError) as err:
+        model_from_path(target)
+    assert fragment in err.value.message and err.value.exit_code == ExitCode.MODEL_LOAD
+
+
+def test_model_from_path_truncated_gguf_is_exit_5(smollm2_path, tmp_path):
+    cut = tmp_path / "cut.gguf"
+    with smollm2_path.open("rb") as fh:
+        cut.write_bytes(fh.read(5_000_000))
+    with pytest.raises(ModelLoadError) as err:
+        model_from_path(cut)
+    assert "truncated" in err.value.message
+
+
+# --------------------------------------------------------------------------- the hub cache
+
+
+def test_hf_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "h"))
+    assert hf_cache_dir() == tmp_path / "h" / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "c"))
+    assert hf_cache_dir() == tmp_path / "c"
+    assert hf_cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "huggingface" / "hub"
+
+
+def test_cached_file_link_describe_and_delete(tmp_path):
+    cache = tmp_path / "hub"
+    entry = CachedFile(cache, "o/r", "sub/x.Q4_K_M.gguf", "e" * 64, "c" * 40)
+    entry.blob.parent.mkdir(parents=True)
+    entry.blob.write_bytes(b"GGUF")
+    entry.link("main")
+    assert entry.pointer.read_bytes() == b"GGUF" and (entry.storage / "refs" / "main").read_text() == "c" * 40
+    assert cached_file_for(entry.pointer, cache) == entry
+    assert cached_file_for(tmp_path / "elsewhere.gguf", cache) is None
+    model = InstalledModel(path=entry.pointer, size_bytes=4, verified=True)
+    assert delete_model_file(model, cache) is True
+    assert not entry.blob.exists() and not entry.pointer.exists()
+    outside = InstalledModel(path=tmp_path / "mine.gguf", size_bytes=4)
+    assert delete_model_file(outside, cache) is False  # never deletes a user's own file
+
+
+@pytest.mark.parametrize(
+    ("etag", "expected"),
+    [
+        ('"' + "ab" * 32 + '"', ("sha256", "ab" * 32)),
+        ("CD" * 20, ("git-sha1", "cd" * 20)),
+        ("W/abc", None),
+    ],
+)
+def test_expected_digest(etag, expected):
+    assert expected_digest(etag) == expected
+
+
+def test_file_digest_sha256_and_git_blob_sha1(tmp_path):
+    f = tmp_path / "f"
+    f.write_bytes(b"hello\n")
+    assert file_digest(f, "sha256") == hashlib.sha256(b"hello\n").hexdigest()
+    assert file_digest(f, "git-sha1") == "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object`
+
+
+@pytest.mark.parametrize(
+    ("name", "quant"),
+    [
+        ("VibeThinker-3B.Q4_K_M.gguf", "Q4_K_M"),
+        ("x-IQ4_XS.gguf", "IQ4_XS"),
+        ("m.bf16.gguf", "BF16"),
+        ("m.gguf", None),
+    ],
+)
+def test_quant_from_name(name, quant):
+    assert quant_from_name(name) == quant

@@ -1,0 +1,195 @@
+"""Loading a GGUF with a plan: header check, llama.cpp options, a greedy output probe, safer retries."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vibelocal.engine.llama.logs import capture_logs, last_error_line, log_mark
+from vibelocal.engine.llama.runtime import LlamaEngine
+from vibelocal.errors import ModelLoadError
+from vibelocal.types import (
+    InstalledModel,
+    ModelSpec,
+    Plan,
+)
+
+_KV_TYPES = {
+    "f32": 0,
+    "f16": 1,
+    "q4_0": 2,
+    "q4_1": 3,
+    "q5_0": 6,
+    "q5_1": 7,
+    "q8_0": 8,
+    "iq4_nl": 20,
+    "bf16": 30,
+}
+_PROBE_TEXT = "1, 2, 3, 4, 5, 6,"
+_PROBE_TOKENS = 8
+
+
+@dataclass(frozen=True)
+class Attempt:
+    n_gpu_layers: int
+    flash_attn: bool
+    n_ubatch: int
+    kv_cache_type: str
+    why: str | None = None
+
+
+def retry_ladder(plan: Plan) -> list[Attempt]:
+    """The plan, then ever safer settings for a degenerate-output retry."""
+    cur = Attempt(plan.n_gpu_layers, plan.flash_attn, plan.n_ubatch, plan.kv_cache_type)
+    out = [cur]
+    if cur.flash_attn:
+        cur = Attempt(cur.n_gpu_layers, False, cur.n_ubatch, "f16", "flash attention off, f16 KV cache")
+        out.append(cur)
+    if cur.n_ubatch > 128:
+        cur = Attempt(cur.n_gpu_layers, False, 128, cur.kv_cache_type, "smaller micro-batch (128)")
+        out.append(cur)
+    if cur.n_gpu_layers != 0:
+        cur = Attempt(0, False, cur.n_ubatch, cur.kv_cache_type, "CPU only")
+        out.append(cur)
+    return out
+
+
+def _check_gguf_header(path: Path) -> None:
+    if not path.is_file():
+        raise ModelLoadError(f"cannot load {path}: no such file", hint="run: vibelocal pull")
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot load {path.name}: {exc.strerror or exc}") from exc
+    if magic != b"GGUF":
+        raise ModelLoadError(
+            f"cannot load {path.name}: not a GGUF file",
+            hint="re-download it with: vibelocal pull --force",
+        )
+
+
+def _open(path: Path, plan: Plan, attempt: Attempt) -> Any:
+    from llama_cpp import Llama
+
+    kv = _KV_TYPES.get(attempt.kv_cache_type.lower())
+    if kv is None:
+        raise ModelLoadError(f"unsupported KV cache type {attempt.kv_cache_type!r}")
+    mark = log_mark()
+    # verbose=True prints metadata through sys.stderr (caught here); verbose=False would dup2 fds 1 and 2.
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
+            llm = Llama(
+                str(path),
+                n_gpu_layers=attempt.n_gpu_layers,
+                n_ctx=plan.n_ctx,
+                n_batch=plan.n_batch,
+                n_ubatch=min(attempt.n_ubatch, plan.n_batch),
+                n_threads=plan.n_threads,
+                n_threads_batch=plan.n_threads_batch or plan.n_threads,
+                flash_attn=attempt.flash_attn,
+                use_mmap=plan.use_mmap,
+                type_k=kv,
+                type_v=kv,
+                verbose=True,
+            )
+    except (ValueError, RuntimeError, OSError) as exc:
+        detail = last_error_line(mark) or str(exc)
+        raise ModelLoadError(
+            f"cannot load {path.name}: {detail}",
+            hint="the file may be corrupt, truncated or from a newer llama.cpp; re-download it or update vibelocal",
+        ) from exc
+    llm.verbose = False
+    return llm
+
+
+def load(
+    model: InstalledModel,
+    plan: Plan,
+    spec: ModelSpec | None,
+    *,
+    on_status: Callable[[str], None] | None = None,
+    **test_hooks: Any,
+) -> LlamaEngine:
+    """Load `model` with `plan`; a short greedy probe catches degenerate output and retries safer settings.
+
+    Test hooks: `check_output=False` skips the probe; `logits_processor=f(input_ids, logits) -> logits`
+    runs first in every sampler chain (scripted output for tests and benchmarks).
+    """
+    unknown = set(test_hooks) - {"check_output", "logits_processor"}
+    if unknown:
+        raise TypeError(f"unknown load() hooks: {', '.join(sorted(unknown))}")
+    path = Path(model.path)
+    _check_gguf_header(path)
+    capture_logs()
+    status = on_status or (lambda _msg: None)
+    retries: list[str] = []
+    attempts = retry_ladder(plan) if test_hooks.get("check_output", True) else retry_ladder(plan)[:1]
+    llm = None
+    probe_rate: float | None = None
+    probe_text = ""
+    messages: list[str] = []
+    for i, attempt in enumerate(attempts):
+        if attempt.why:
+            msg = f"output looked degenerate ({probe_text!r}); retrying with {attempt.why}"
+            retries.append(attempt.why)
+            messages.append(msg)
+            status(msg)
+        if llm is not None:
+            llm.close()
+        llm = _open(path, plan, attempt)
+        if not test_hooks.get("check_output", True):
+            break
+        degenerate, probe_text, probe_rate = _probe(llm)
+        if not degenerate:
+            break
+        if i == len(attempts) - 1:
+            retries.append("still degenerate with the safest settings")
+            messages.append(
+                f"output still looks degenerate ({probe_text!r}) with the safest settings; continuing"
+            )
+            status(messages[-1])
+    assert llm is not None
+    return LlamaEngine(
+        llm,
+        model,
+        plan,
+        spec,
+        attempt=attempt,
+        retries=retries,
+        probe_rate=probe_rate,
+        logits_processor=test_hooks.get("logits_processor"),
+        load_messages=messages,
+    )
+
+
+def _probe(llm: Any) -> tuple[bool, str, float | None]:
+    """Greedy-decode a few tokens of a counting prompt: one token over and over means broken output."""
+    import llama_cpp
+
+    tokens = llm.tokenize(_PROBE_TEXT.encode(), add_bos=True, special=False)
+    llm.reset()
+    llm.eval(tokens)
+    sampler = llama_cpp.llama_sampler_init_greedy()
+    out: list[int] = []
+    try:
+        t0 = 0.0
+        for i in range(_PROBE_TOKENS):
+            if i == 1:
+                t0 = time.perf_counter()  # the first decode warms caches up: time the rest
+            tok = llama_cpp.llama_sampler_sample(sampler, llm.ctx, -1)
+            out.append(tok)
+            llm.eval([tok])
+        spent = time.perf_counter() - t0
+    finally:
+        llama_cpp.llama_sampler_free(sampler)
+    llm.reset()
+    llm._ctx.kv_cache_clear()
+    text = llm.detokenize(out).decode("utf-8", "replace")
+    return len(set(out)) == 1, text, ((len(out) - 1) / spent if spent > 0 else None)

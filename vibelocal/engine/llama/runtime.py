@@ -1,0 +1,401 @@
+"""A loaded GGUF streaming turns: prompt tokens, KV prefix reuse, one sampler chain per turn, decode loop."""
+
+from __future__ import annotations
+
+import ctypes
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from vibelocal.engine import prompt as prompts
+from vibelocal.engine.control import TurnControl
+from vibelocal.engine.llama.logs import last_error_line, log_mark
+from vibelocal.engine.turn import decode_turn
+from vibelocal.types import (
+    ChatFormat,
+    ChatMessage,
+    EngineInfo,
+    GenerationSettings,
+    InstalledModel,
+    ModelSpec,
+    Plan,
+    StreamEvent,
+    TurnStats,
+)
+
+if TYPE_CHECKING:
+    from vibelocal.engine.llama.loading import Attempt
+
+LogitsProcessor = Callable[[Any, Any], Any]
+"""(input_ids, logits) -> logits, numpy arrays: llama-cpp-python's convention (a test hook)."""
+
+
+def _never() -> bool:
+    return False
+
+
+class LlamaEngine:
+    """A loaded GGUF: implements the ChatEngine protocol (engine/contract.py). One turn at a time."""
+
+    def __init__(
+        self,
+        llm: Any,
+        model: InstalledModel,
+        plan: Plan,
+        spec: ModelSpec | None,
+        *,
+        attempt: Attempt,
+        retries: list[str],
+        probe_rate: float | None,
+        logits_processor: LogitsProcessor | None = None,
+        load_messages: Sequence[str] = (),
+    ) -> None:
+        import llama_cpp
+
+        self._llm = llm
+        self._lib = llama_cpp
+        self._spec = spec
+        self._vocab = llm._model.vocab
+        self._logits_processor = logits_processor
+        self.hook_error: BaseException | None = None
+        self._load_messages = list(
+            load_messages
+        )  # also sent as `status` events at the start of the first turn
+        self._busy = threading.Lock()
+        self._pieces: dict[int, bytes] = {}
+        self._piece_buf = ctypes.create_string_buffer(256)
+        self._rate = probe_rate or plan.expected_decode_tok_s
+        self._template = llm.metadata.get("tokenizer.chat_template") if spec is None else None
+        self.chat = spec.chat if spec else ChatFormat()
+        self._stop_ids = self._stops()
+        self._stop_cache: dict[int, bool] = {}
+        self._abort_check: Callable[[], bool] = _never
+        self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._abort_check())
+        self.evaluated = 0
+        """Tokens llama.cpp has processed through this engine (all turns)."""
+        extra = {
+            "flash_attn": "on" if attempt.flash_attn else "off",
+            "kv_cache_type": attempt.kv_cache_type,
+            "n_batch": str(plan.n_batch),
+            "n_ubatch": str(min(attempt.n_ubatch, plan.n_batch)),
+            "prompt_format": "manifest chatml"
+            if spec
+            else ("gguf template (sandboxed)" if self._template else "chatml (default)"),
+        }
+        if retries:
+            extra["load_retry"] = "; ".join(retries)
+        if probe_rate:
+            extra["probe_decode_tok_s"] = f"{probe_rate:.1f}"
+        self.info = EngineInfo(
+            model_path=str(model.path),
+            model_name=model.name or (spec.name if spec else None),
+            quant=model.quant,
+            sha256=model.sha256,
+            backend=plan.backend if attempt.n_gpu_layers else "cpu",
+            device="CPU" if attempt.n_gpu_layers == 0 else plan.backend.upper(),
+            n_ctx=llm.n_ctx(),
+            n_ctx_train=llm._model.n_ctx_train(),
+            n_gpu_layers=attempt.n_gpu_layers,
+            n_threads=plan.n_threads,
+            extra=extra,
+        )
+
+    # ------------------------------------------------------------------ protocol
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def tokenize(self, text: str) -> list[int]:
+        """Plain text to token ids (no BOS; special-token text is not parsed)."""
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", "replace")
+
+    def close(self) -> None:
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.close()
+
+    def render_prompt(self, messages: Sequence[ChatMessage], settings: GenerationSettings) -> str:
+        """The prompt text of a turn: the manifest's ChatML, else the GGUF's template in a sandbox."""
+        if self._spec is not None or not self._template:
+            return prompts.render_chatml(messages, settings, self.chat)
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llm = self._llm
+        eos, bos = llm.token_eos(), llm.token_bos()
+        formatter = Jinja2ChatFormatter(
+            template=self._template,
+            eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+        )
+        rendered = formatter(messages=prompts.as_template_messages(messages, self.chat))
+        return rendered.prompt + prompts.assistant_prefill(settings, self.chat)
+
+    def prompt_tokens(self, messages: Sequence[ChatMessage], settings: GenerationSettings) -> list[int]:
+        """The tokens of a turn's prompt. With a manifest, message text is tokenized without special tokens."""
+        llm = self._llm
+        if self._spec is None and self._template:
+            text = self.render_prompt(messages, settings)
+            bos = llm.token_bos()
+            add_bos = bool(llm._model.add_bos_token()) and not (
+                bos != -1 and text.startswith(llm._model.token_get_text(bos))
+            )
+            return llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        tokens: list[int] = []
+        if llm._model.add_bos_token() and llm.token_bos() != -1:
+            tokens.append(llm.token_bos())
+        for text, markup in prompts.chatml_segments(messages, settings, self.chat):
+            tokens += llm.tokenize(text.encode("utf-8"), add_bos=False, special=markup)
+        return tokens
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        settings: GenerationSettings,
+        control: TurnControl | None = None,
+    ) -> Iterator[StreamEvent]:
+        if self._llm is None:
+            raise RuntimeError("the engine is closed")
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError("the engine is already generating a turn")
+        mark = log_mark()
+        self._stats = TurnStats()
+        try:
+            while self._load_messages:
+                yield StreamEvent("status", text=self._load_messages.pop(0))
+            yield from self._stream(messages, settings, control or TurnControl())
+        except RuntimeError as exc:  # llama_decode failed: say why, keep the promise of a final `done`
+            self._llm.reset()
+            self._llm._ctx.kv_cache_clear()
+            detail = last_error_line(mark)
+            yield StreamEvent("status", text=f"llama.cpp failed ({exc})" + (f": {detail}" if detail else ""))
+            yield StreamEvent("done", stop_reason="error", stats=self._stats)
+        finally:
+            self._busy.release()
+
+    # ------------------------------------------------------------------ one turn
+
+    def _stream(
+        self, messages: Sequence[ChatMessage], settings: GenerationSettings, control: TurnControl
+    ) -> Iterator[StreamEvent]:
+        t_start = time.perf_counter()
+        seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(1, 2**31 - 1)
+        tokens = self.prompt_tokens(messages, settings)
+        stats = self._stats = TurnStats(
+            prompt_tokens=len(tokens), seed=seed, budget_tokens=settings.max_thinking_tokens
+        )
+        n_ctx = self.info.n_ctx
+        if len(tokens) >= n_ctx - 1:
+            yield StreamEvent(
+                "status", text=f"the prompt takes {len(tokens)} tokens; the context holds {n_ctx}"
+            )
+            stats.total_s = time.perf_counter() - t_start
+            yield StreamEvent("done", stop_reason="context_full", stats=stats)
+            return
+        start_eval = self.evaluated
+        cached = self._reuse_prefix(tokens)
+        stats.cached_tokens = cached
+        t_prefill = time.perf_counter()
+        finished = self._prefill(tokens[cached:], control)
+        spent = time.perf_counter() - t_prefill
+        stats.evaluated_tokens = self.evaluated - start_eval
+        if stats.evaluated_tokens and spent > 0:
+            stats.prefill_tok_s = stats.evaluated_tokens / spent
+        if not finished:
+            stats.total_s = time.perf_counter() - t_start
+            yield StreamEvent("done", stop_reason="cancelled", stats=stats)
+            return
+        backend = _LlamaBackend(self, self._sampler(settings, seed))
+        try:
+            for event in decode_turn(
+                backend, settings, control, stats, chat=self.chat, t_start=t_start, rate_hint=self._rate
+            ):
+                if event.kind == "done" and stats.decode_tok_s:
+                    self._rate = stats.decode_tok_s
+                yield event
+        finally:
+            backend.close()
+
+    def _reuse_prefix(self, tokens: list[int]) -> int:
+        """Keep the longest cached prefix of `tokens` in the KV cache (at least one token left to evaluate)."""
+        import numpy as np
+
+        llm = self._llm
+        n = min(llm.n_tokens, len(tokens))
+        differ = np.flatnonzero(llm.input_ids[:n] != np.asarray(tokens[:n], dtype=np.intc))
+        common = int(differ[0]) if len(differ) else n
+        common = min(common, len(tokens) - 1)
+        if common and not llm._ctx.kv_cache_seq_rm(-1, common, -1):
+            common = 0
+        if common == 0:
+            llm.reset()
+            llm._ctx.kv_cache_clear()
+        llm.n_tokens = common
+        return common
+
+    def _prefill(self, tokens: list[int], control: TurnControl) -> bool:
+        """Evaluate the prompt; a cancel aborts llama_decode mid-batch. False when cancelled."""
+        if control.cancelled:
+            return False
+        lib, llm = self._lib, self._llm
+        self._abort_check = lambda: control.cancelled
+        lib.llama_set_abort_callback(llm.ctx, self._abort_cb, None)
+        before = llm.n_tokens
+        try:
+            llm.eval(tokens)
+        except RuntimeError:
+            if not control.cancelled:
+                raise
+        finally:
+            lib.llama_set_abort_callback(llm.ctx, lib.ggml_abort_callback(0), None)
+            self._abort_check = _never
+            self.evaluated += llm.n_tokens - before
+        if llm.n_tokens - before < len(tokens):  # aborted mid-prompt: drop the partial batch
+            llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
+            return False
+        return not control.cancelled
+
+    def _sampler(self, settings: GenerationSettings, seed: int) -> Any:
+        """One sampler chain for the turn, every value explicit (the binding's defaults are not the model's)."""
+        from llama_cpp._internals import LlamaSampler
+
+        sampler = LlamaSampler()
+        if self._logits_processor is not None:
+            sampler.add_custom(self._custom_apply(self._logits_processor))
+        if settings.repeat_penalty != 1.0:
+            sampler.add_penalties(self._llm.n_vocab(), 64, settings.repeat_penalty, 0.0, 0.0)
+        if settings.temperature <= 0:
+            sampler.add_greedy()
+            return sampler
+        if settings.top_k > 0:
+            sampler.add_top_k(settings.top_k)
+        if settings.top_p < 1.0:
+            sampler.add_top_p(settings.top_p, 1)
+        if settings.min_p > 0.0:
+            sampler.add_min_p(settings.min_p, 1)
+        sampler.add_temp(settings.temperature)
+        sampler.add_dist(seed)
+        return sampler
+
+    def _custom_apply(self, processor: LogitsProcessor) -> Callable[[Any], None]:
+        import numpy as np
+
+        lib, llm = self._lib, self._llm
+        dtype = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
+
+        def apply(cur_p: Any) -> None:
+            try:
+                size = cur_p.contents.size
+                address = ctypes.addressof(cur_p.contents.data.contents)
+                data = np.frombuffer((lib.llama_token_data * size).from_address(address), dtype=dtype)
+                data["logit"][:] = processor(llm.input_ids[: llm.n_tokens], data["logit"])
+            except BaseException as exc:  # ctypes would print and swallow it; re-raised after sampling
+                self.hook_error = exc
+
+        return apply
+
+    def _stops(self) -> frozenset[int]:
+        """Stop token ids: the manifest's stop strings (special tokens in every ChatML vocabulary) and the
+        vocabulary's end-of-generation tokens (checked per token with llama_vocab_is_eog as well)."""
+        ids: set[int] = set()
+        for s in self.chat.stop:
+            toks = self._llm.tokenize(s.encode("utf-8"), add_bos=False, special=True)
+            if len(toks) == 1:
+                ids.add(toks[0])
+        eos = self._llm.token_eos()
+        if eos != -1:
+            ids.add(eos)
+        return frozenset(ids)
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token (cached; control tokens render empty)."""
+        got = self._pieces.get(token)
+        if got is None:
+            buf = self._piece_buf
+            n = self._lib.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = self._lib.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+            got = buf.raw[:n]
+            self._pieces[token] = got
+        return got
+
+
+class _LlamaBackend:
+    """The turn loop's view of the engine (turn.TokenBackend), with the hot calls bound once."""
+
+    def __init__(self, engine: LlamaEngine, sampler: Any) -> None:
+        lib = engine._lib
+        self._engine = engine
+        self._llm = engine._llm
+        self._sampler = sampler
+        self._sample = lib.llama_sampler_sample
+        self._chain = sampler.sampler
+        self._ctx = engine._llm.ctx
+        self._is_eog = lib.llama_vocab_is_eog
+        self._vocab = engine._vocab
+        self._stop_ids = engine._stop_ids
+        self._stop_cache = engine._stop_cache
+        self.n_ctx = engine.info.n_ctx
+        self.piece = engine.piece
+        batch = self._batch = engine._llm._batch.batch
+        self._tok, self._pos, self._seq = batch.token, batch.pos, batch.seq_id
+        self._n_seq, self._logits = batch.n_seq_id, batch.logits
+        self._decode = lib.llama_decode
+        if engine._logits_processor is not None:  # surface a failing test hook instead of sampling garbage
+            self.sample = self._sample_checked  # type: ignore[method-assign]
+
+    @property
+    def n_past(self) -> int:
+        return self._llm.n_tokens
+
+    def sample(self) -> int:
+        return self._sample(self._chain, self._ctx, -1)
+
+    def _sample_checked(self) -> int:
+        token = self._sample(self._chain, self._ctx, -1)
+        if (err := self._engine.hook_error) is not None:
+            self._engine.hook_error = None
+            raise err
+        return token
+
+    def is_stop(self, token: int) -> bool:
+        hit = self._stop_cache.get(token)
+        if hit is None:
+            hit = self._stop_cache[token] = token in self._stop_ids or bool(self._is_eog(self._vocab, token))
+        return hit
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def eval(self, tokens: list[int]) -> None:
+        if len(tokens) != 1:
+            self._llm.eval(tokens)
+            self._engine.evaluated += len(tokens)
+            return
+        # One token, the hot path: fill the binding's batch and decode directly. Llama.eval would also clear
+        # the KV cache past n_tokens (a scan of every cell, each token); nothing lives there in this engine.
+        llm, n = self._llm, self._llm.n_tokens
+        self._tok[0] = tokens[0]
+        self._pos[0] = n
+        self._seq[0][0] = 0
+        self._n_seq[0] = 1
+        self._logits[0] = 1
+        self._batch.n_tokens = 1
+        rc = self._decode(self._ctx, self._batch)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode returned {rc}")
+        llm.input_ids[n] = tokens[0]
+        llm.n_tokens = n + 1
+        self._engine.evaluated += 1
+
+    def rollback(self, n_past: int) -> None:
+        self._llm.n_tokens = n_past
+        self._llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+
+    def close(self) -> None:
+        self._sampler.close()

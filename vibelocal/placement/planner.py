@@ -1,0 +1,352 @@
+"""Placement planner: pure arithmetic from (model, hardware, settings) to a Plan with reasons; no I/O.
+
+Memory and speed arithmetic lives in vibelocal/placement/memory.py; this module searches placements, picks the quant and
+context, and explains the choice. The only I/O is plan_for_model reading a GGUF header when the caller did not pass one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from vibelocal.config import Settings, parse_budget
+from vibelocal.errors import UsageError
+from vibelocal.models.gguf import GgufInfo
+from vibelocal.placement.memory import (
+    CTX_FLOOR,
+    CTX_LADDER,
+    CTX_WANTED,
+    N_BATCH,
+    QUANT_ORDER,
+    SIXTEEN_BIT,
+    TRACE_TOKENS,
+    ModelShape,
+    decode_tok_s,
+    fits_in,
+    memory_for,
+    shape_from_gguf,
+    shape_from_spec,
+)
+from vibelocal.placement.probe import reinstall_commands
+from vibelocal.types import GpuInfo, HardwareProfile, InstalledModel, MemoryBreakdown, ModelSpec, Plan
+from vibelocal.units import format_bytes
+
+# --------------------------------------------------------------------------- placement search
+
+
+@dataclass
+class Placement:
+    """One (quant, context) on one machine: where the layers go and what it costs."""
+
+    shape: ModelShape
+    n_ctx: int
+    n_gpu: int
+    gpu: GpuInfo | None
+    host: MemoryBreakdown
+    device: MemoryBreakdown
+    fits: bool
+    tok_s: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fit(self) -> str:
+        if not self.fits:
+            return "wont_fit"
+        if self.n_gpu > self.shape.n_layers:
+            return "full_gpu"
+        return "partial_gpu" if self.n_gpu > 0 else "cpu"
+
+
+def usable_gpu(hw: HardwareProfile) -> GpuInfo | None:
+    """The GPU the build can drive with the most free memory (one GPU; no multi-GPU split)."""
+    usable = [g for g in hw.gpus if g.usable_by_build and g.backend in hw.build_backends]
+    return max(usable, key=lambda g: g.memory_free_bytes, default=None)
+
+
+def place(shape: ModelShape, hw: HardwareProfile, settings: Settings, n_ctx: int) -> Placement:
+    """Offload as many layers as fit on the GPU (all of them and the head, ideally); the rest run on the CPU."""
+    gpu, kv, L = usable_gpu(hw), settings.kv_cache_type, shape.n_layers
+    notes: list[str] = []
+    if settings.n_gpu_layers is not None:
+        wanted = L + 1 if settings.n_gpu_layers < 0 else min(settings.n_gpu_layers, L + 1)
+        if gpu is None and wanted > 0:
+            notes.append("n_gpu_layers is set, but no GPU this build can use: running on the CPU")
+        candidates = [wanted if gpu is not None else 0]
+    else:
+        candidates = list(range(L + 1, -1, -1)) if gpu is not None else [0]
+    chosen = candidates[-1]
+    for n_gpu in candidates:
+        host, device = memory_for(shape, hw, gpu, n_ctx, n_gpu, kv)
+        if n_gpu == 0 or gpu is None or device.total_bytes + device.margin_bytes <= gpu.memory_free_bytes:
+            chosen = n_gpu
+            break
+    host, device = memory_for(shape, hw, gpu, n_ctx, chosen, kv)
+    return Placement(
+        shape=shape,
+        n_ctx=n_ctx,
+        n_gpu=chosen,
+        gpu=gpu if chosen > 0 else None,
+        host=host,
+        device=device,
+        fits=fits_in(host, device, gpu if chosen > 0 else None, hw),
+        tok_s=decode_tok_s(shape, hw, gpu, n_ctx, chosen, kv),
+        notes=notes,
+    )
+
+
+# --------------------------------------------------------------------------- choosing quant and context
+
+
+class QuantFit(BaseModel):
+    """How one quant would run on a machine (a fit tag, as LM Studio shows them)."""
+
+    quant: str
+    size_bytes: int
+    fit: str
+    """full_gpu, partial_gpu, cpu or wont_fit."""
+    n_ctx: int
+    n_gpu_layers: int
+    host_bytes: int
+    device_bytes: int
+    expected_decode_tok_s: float | None
+    expected_trace_s: float | None
+    """Seconds to decode an 8k-token reasoning trace."""
+
+
+def target_ctx(settings: Settings, n_ctx_train: int) -> int:
+    """The context reasoning wants: 32k, more when the budget needs it, never above the trained context."""
+    try:
+        budget = parse_budget(settings.budget).tokens
+    except UsageError:
+        budget = None
+    need = 32768
+    if budget:
+        need = max(need, -(-(budget + settings.answer_budget + 2048) // 8192) * 8192)
+    return min(need, n_ctx_train)
+
+
+def _ctx_ladder(shape: ModelShape, settings: Settings) -> list[int]:
+    if settings.ctx is not None:
+        return [min(settings.ctx, shape.n_ctx_train)]
+    top = target_ctx(settings, shape.n_ctx_train)
+    return [top] + [c for c in CTX_LADDER if c < top and c >= min(CTX_FLOOR, shape.n_ctx_train)]
+
+
+def best_placement(shape: ModelShape, hw: HardwareProfile, settings: Settings, floor: int = 0) -> Placement:
+    """The longest context (down to `floor`) that fits; when none does, the shortest one tried, not fitting."""
+    last = None
+    for n_ctx in _ctx_ladder(shape, settings):
+        if n_ctx < floor and last is not None:
+            break
+        last = place(shape, hw, settings, n_ctx)
+        if last.fits:
+            return last
+    assert last is not None
+    return last
+
+
+def _candidate_quants(spec: ModelSpec, forced: str | None) -> list[str]:
+    if forced:
+        match = next((q for q in spec.quants if q.lower() == forced.lower()), None)
+        if match is None:
+            raise UsageError(f"{spec.name} has no quant {forced!r}; available: {', '.join(spec.quants)}")
+        return [match]
+    ranked = [q for q in QUANT_ORDER if q in spec.quants] + [q for q in spec.quants if q not in QUANT_ORDER]
+    return [q for q in ranked if q.upper() not in SIXTEEN_BIT] or ranked
+
+
+def _spec_shape(spec: ModelSpec, quant: str, model_bytes: int | None = None) -> ModelShape:
+    qf = spec.quant_file(quant)
+    size = model_bytes if model_bytes is not None else (qf.size_bytes if qf else 0)
+    if not size:
+        raise UsageError(f"{spec.name}:{quant} has no known size; pass the file instead")
+    return shape_from_spec(spec, quant, size)
+
+
+def make_plan(
+    spec: ModelSpec,
+    hw: HardwareProfile,
+    settings: Settings,
+    *,
+    quant: str | None = None,
+    model_bytes: int | None = None,
+) -> Plan:
+    """Plan a catalog model before download: pick the quant, the context and the offload."""
+    forced = quant or settings.quant
+    if model_bytes is not None and forced:
+        return _finish(best_placement(_spec_shape(spec, forced, model_bytes), hw, settings), hw, settings)
+    shapes = [_spec_shape(spec, q) for q in _candidate_quants(spec, forced)]
+    winner, losers, passed_over = choose(shapes, hw, settings, None if forced else spec.default_quant)
+    return _finish(winner, hw, settings, losers=losers, passed_over=passed_over)
+
+
+def choose(
+    shapes: list[ModelShape], hw: HardwareProfile, settings: Settings, default_quant: str | None = None
+) -> tuple[Placement, list[Placement], Placement | None]:
+    """Best quant that fits with the wanted context (16k, else less, never below 4k), then the longest context.
+
+    Returns (winner, better quants that did not fit, better quant passed over for speed). Unless the whole
+    model goes on the GPU, quants above the manifest's default are passed over: off the GPU, decode speed falls
+    in proportion to size. When nothing fits, the smallest quant at the shortest context comes back, not fitting.
+    """
+    for want in (CTX_WANTED, 12288, 8192, 6144, CTX_FLOOR):
+        losers: list[Placement] = []
+        fitting: list[Placement] = []
+        for shape in shapes:
+            p = best_placement(shape, hw, settings, floor=min(want, shape.n_ctx_train))
+            if not (p.fits and p.n_ctx >= min(want, shape.n_ctx_train)):
+                losers.append(p)
+                continue
+            fitting.append(p)
+            if p.fit == "full_gpu" or default_quant is None or shape.quant.lower() == default_quant.lower():
+                return p, losers, (fitting[0] if len(fitting) > 1 else None)
+            if default_quant.lower() not in [s.quant.lower() for s in shapes]:
+                return p, losers, None
+        if fitting:
+            return fitting[-1], losers, (fitting[0] if len(fitting) > 1 else None)
+    smallest = min(shapes, key=lambda s: s.weights_bytes)
+    n_ctx = min(settings.ctx or CTX_FLOOR, smallest.n_ctx_train)
+    return place(smallest, hw, settings, n_ctx), [], None
+
+
+def plan_for_model(
+    model: InstalledModel,
+    spec: ModelSpec | None,
+    hw: HardwareProfile,
+    settings: Settings,
+    *,
+    info: GgufInfo | None = None,
+) -> Plan:
+    """Plan an actual file: its real size, quant and architecture (read from its header when `info` is None)."""
+    if info is None:
+        from vibelocal.models.gguf import read_gguf_info
+
+        info = read_gguf_info(model.path)
+    shape = shape_from_gguf(info)
+    return _finish(best_placement(shape, hw, settings), hw, settings)
+
+
+def quant_fits(spec: ModelSpec, hw: HardwareProfile, settings: Settings) -> list[QuantFit]:
+    """A fit tag for every quant of a manifest, best quality first, with its expected speed."""
+    ranked = [q for q in QUANT_ORDER if q in spec.quants] + [q for q in spec.quants if q not in QUANT_ORDER]
+    rows = []
+    for q in ranked:
+        p = best_placement(_spec_shape(spec, q), hw, settings)
+        rows.append(
+            QuantFit(
+                quant=q,
+                size_bytes=p.shape.size_bytes,
+                fit=p.fit,
+                n_ctx=p.n_ctx,
+                n_gpu_layers=p.n_gpu,
+                host_bytes=p.host.total_bytes,
+                device_bytes=p.device.total_bytes,
+                expected_decode_tok_s=p.tok_s if p.fits else None,
+                expected_trace_s=round(TRACE_TOKENS / p.tok_s, 1) if p.fits and p.tok_s else None,
+            )
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- plain-words explanation
+
+
+def _need_line(p: Placement) -> str:
+    where = f"{format_bytes(p.host.total_bytes - p.host.reclaimable_bytes + p.host.margin_bytes)} of RAM"
+    if p.device.total_bytes:
+        where += f" and {format_bytes(p.device.total_bytes + p.device.margin_bytes)} on the GPU"
+    return f"{p.shape.quant} at {p.n_ctx:,} tokens needs {where} (margins included)"
+
+
+def _finish(
+    p: Placement,
+    hw: HardwareProfile,
+    settings: Settings,
+    *,
+    losers: list[Placement] | None = None,
+    passed_over: Placement | None = None,
+) -> Plan:
+    shape, L = p.shape, p.shape.n_layers
+    reasons: list[str] = []
+    warnings: list[str] = list(p.notes)
+    avail = f"{format_bytes(hw.ram_available_bytes)} of RAM available"
+    if p.gpu is not None:
+        avail += f", {format_bytes(p.gpu.memory_free_bytes)} free on {p.gpu.name}"
+    if not p.fits:
+        reasons.append(f"nothing fits: {_need_line(p)}; {avail}")
+    elif passed_over is not None:
+        reasons.append(
+            f"{shape.quant}, the model's default quant: {passed_over.shape.quant} also fits but, not entirely on "
+            f"a GPU, decodes at about {passed_over.tok_s:.1f} tok/s instead of {p.tok_s:.1f}"
+        )
+    elif losers:
+        reasons.append(f"{shape.quant}, the best quality that fits: {_need_line(losers[-1])}; {avail}")
+    else:
+        reasons.append(f"fits: {_need_line(p)}; {avail}")
+    wanted = target_ctx(settings, shape.n_ctx_train)
+    if not p.fits:
+        reasons.append(f"context {p.n_ctx:,} tokens: the shortest worth planning, and still too much")
+    elif settings.ctx is not None:
+        reasons.append(f"context {p.n_ctx:,} tokens, as set")
+        if settings.ctx > shape.n_ctx_train:
+            warnings.append(
+                f"context {settings.ctx:,} is above the model's trained {shape.n_ctx_train:,}; capped"
+            )
+    elif p.n_ctx == shape.n_ctx_train and shape.n_ctx_train < 32768:
+        reasons.append(f"context {p.n_ctx:,} tokens: the most the model was trained for")
+    elif p.n_ctx >= wanted:
+        reasons.append(f"context {p.n_ctx:,} tokens: room for the thinking budget, the answer and the prompt")
+    else:
+        reasons.append(f"context {p.n_ctx:,} tokens: the longest that fits ({wanted:,} wanted)")
+    if p.fits and p.n_ctx < CTX_WANTED and shape.n_ctx_train >= CTX_WANTED:
+        warnings.append(f"context below {CTX_WANTED:,} tokens: long reasoning traces will be cut short")
+    if p.n_gpu > L:
+        reasons.append(f"all {L} layers and the output head on {p.gpu.name if p.gpu else 'the GPU'}")
+    elif p.n_gpu > 0:
+        reasons.append(
+            f"{p.n_gpu} of {L} layers on {p.gpu.name if p.gpu else 'the GPU'}; the rest do not fit there"
+        )
+    elif usable_gpu(hw) is None:
+        reasons.append("all layers on the CPU: no GPU this llama.cpp build can use")
+    else:
+        reasons.append("all layers on the CPU: not even one layer fits in the GPU's free memory")
+    reasons.append(f"{settings.threads or hw.cpu_cores_physical} threads: one per physical core")
+    reasons.append("flash attention on: it keeps the attention scratch small at long contexts")
+    if settings.kv_cache_type != "f16":
+        reasons.append(f"KV cache in {settings.kv_cache_type}, as set")
+    for gpu in hw.gpus:
+        if not gpu.usable_by_build or gpu.backend not in hw.build_backends:
+            cmds = reinstall_commands(gpu.backend)
+            how = f"; to use it: {' (or: '.join(cmds)}{')' * (len(cmds) - 1)}" if cmds else ""
+            warnings.append(f"{gpu.name} found, but this llama.cpp build has no {gpu.backend} backend{how}")
+    if hw.on_battery:
+        warnings.append("on battery: decoding is slower and drains it quickly")
+    if p.fits and p.tok_s < 5:
+        warnings.append(
+            f"expected {p.tok_s:.1f} tok/s: an 8k-token trace takes about {TRACE_TOKENS / p.tok_s / 60:.0f} min"
+        )
+    plan = Plan(
+        fits=p.fits,
+        quant=shape.quant,
+        backend=p.gpu.backend if p.gpu is not None and p.n_gpu > 0 else "cpu",
+        n_gpu_layers=p.n_gpu,
+        n_layers=L,
+        n_ctx=p.n_ctx,
+        n_threads=settings.threads or hw.cpu_cores_physical,
+        n_batch=N_BATCH,
+        n_ubatch=N_BATCH,
+        flash_attn=True,
+        kv_cache_type=settings.kv_cache_type,
+        use_mmap=True,
+        host=p.host,
+        device=p.device,
+        expected_decode_tok_s=p.tok_s if p.fits else None,
+        reasons=reasons,
+        warnings=warnings,
+        fit=p.fit,  # type: ignore[arg-type]
+        gpu_name=p.gpu.name if p.gpu is not None else None,
+        n_ctx_train=shape.n_ctx_train,
+        expected_trace_s=round(TRACE_TOKENS / p.tok_s, 1) if p.fits and p.tok_s else None,
+    )
+    return plan
