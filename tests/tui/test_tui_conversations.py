@@ -14,6 +14,7 @@ from vibelocal.tui.app import VibelocalApp
 from vibelocal.tui.screens.dialogs import Confirm, TextPrompt
 from vibelocal.tui.screens.help import HelpScreen
 from vibelocal.tui.screens.settings import SettingsScreen
+from vibelocal.tui.screens.tutor import TutorScreen
 from vibelocal.tui.widgets.prompt import PromptInput
 from vibelocal.tui.widgets.reply import AssistantReply, UserMessage
 from vibelocal.tui.widgets.sidebar import ConversationList
@@ -170,15 +171,11 @@ async def test_help_lists_the_keys(make_session):
         assert not isinstance(app.screen, HelpScreen)
 
 
-async def test_tutor_key_opens_the_tutor_screen_when_present(make_session):
+async def test_tutor_key_opens_the_tutor_screen_on_the_typed_problem(make_session):
     app = VibelocalApp(make_session())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(*"2x+1=5")
         await pilot.press("f4")
         await pilot.pause()
-        try:
-            from vibelocal.tui.screens.tutor import TutorScreen
-        except ImportError:
-            assert app.screen is app.chat  # not in this build: a notice, the chat stays
-        else:
-            assert isinstance(app.screen, TutorScreen)
+        assert isinstance(app.screen, TutorScreen)
+        assert app.screen.problem_text == "2x+1=5"

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 
 from vibelocal.config import Settings
-from vibelocal.models.download import DownloadProgress
 from vibelocal.tui import messages as m
 from vibelocal.tui.screens.chat import _slug
 from vibelocal.tui.screens.settings import settings_changes
 from vibelocal.tui.widgets.mathtext import MathStream, answer_markdown
 from vibelocal.tui.widgets.meter import budget_line, record_footer, stats_line
 from vibelocal.tui.widgets.thinking import thinking_title
-from vibelocal.tui.workers import progress_numbers, pump_turn
+from vibelocal.tui.workers import pump_turn
 from vibelocal.types import EngineInfo, StreamEvent, TurnStats
 
 
@@ -179,19 +178,6 @@ def test_settings_changes_clears_a_temperature():
 def test_settings_changes_rejects_bad_temperature(temperature, message):
     with pytest.raises(ValueError, match=message):
         settings_changes(Settings(), budget="medium", temperature=temperature, model="", show_thinking=True)
-
-
-@pytest.mark.parametrize(
-    ("progress", "numbers"),
-    [
-        (DownloadProgress("f.gguf", 10, 100), (10, 100)),
-        (DownloadProgress("f.gguf", 5, None), (5, None)),
-        ({"downloaded_bytes": 3, "total_bytes": 9}, (3, 9)),
-        ((7, 70), (7, 70)),
-    ],
-)
-def test_progress_numbers(progress, numbers):
-    assert progress_numbers(progress) == numbers
 
 
 @pytest.mark.parametrize(

@@ -39,13 +39,17 @@ async def test_chat_with_the_real_engine(smollm2_path: Path):
         assert record["quant"] == "Q4_1" and record["seed"] == 7 and record["device"]
         assert record["budget"]["prefill_think"] is True
         assert record["thinking_tokens"] > 0 and record["tok_s"] and record["ttft_s"] is not None
-        # a second turn, stopped with Esc while it thinks: partial output kept and marked
+        # a second turn, stopped with Esc while it thinks: partial output kept and marked. A 4k-token minimum
+        # keeps the model thinking for far longer than the Esc takes to arrive, so the stop is what ends it.
+        session.settings = session.settings.model_copy(update={"budget": "8k", "min_thinking": 4096})
         await pilot.press(*"And 3+3?", "enter")
         second = app.chat.last_reply()
         await wait_for(pilot, lambda: second.panel.tokens > 2, steps=3000)
         await pilot.press("escape")
         await wait_idle(pilot, app)
-        assert app.history.messages(1)[-1].status in ("stopped", "complete")  # it may finish first
+        stopped = app.history.messages(1)[-1]
+        assert stopped.status == "stopped" and second.status == "stopped"
+        assert stopped.thinking and stopped.record["thinking_tokens"] < 4096
         await pilot.press("ctrl+q")
     # a fresh app finds the conversation
     again = VibelocalApp(Session(settings, hardware=HARDWARE))

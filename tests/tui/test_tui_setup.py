@@ -54,7 +54,7 @@ async def test_download_cancel_resume_then_chat(smollm2_path: Path, monkeypatch)
             await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
             screen = app.screen
             await wait_for(pilot, lambda: "Recommended" in text_of(screen, "#plan"))
-            hub.fault("stall", after_bytes=size // 3, stall_s=1.0)
+            hub.fault("stall", after_bytes=size // 3, stall_s=3.0)  # a window wide enough for the cancel
             await pilot.click("#download")
             await wait_for(
                 pilot,

@@ -20,9 +20,6 @@ from vibelocal.engine.contract import ChatEngine
 from vibelocal.errors import ExitCode, NoAnswerError, UsageError, VibelocalError
 from vibelocal.types import ChatMessage, GenerationSettings, StreamEvent
 
-CANCEL_GRACE_S = 10.0
-"""After Ctrl-C, how long to wait for the engine to stop cleanly before giving up on it."""
-
 
 class Kind(str, Enum):
     math = "math"

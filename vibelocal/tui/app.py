@@ -85,11 +85,7 @@ class VibelocalApp(App[None]):
 
     def action_tutor(self) -> None:
         """Open tutor mode on the problem typed in the input (or let the tutor ask for one)."""
-        try:
-            from vibelocal.tui.screens.tutor import TutorScreen  # written by the tutor feature
-        except ImportError:
-            self.notify("Tutor mode is not available in this build.", severity="warning")
-            return
+        from vibelocal.tui.screens.tutor import TutorScreen
         from vibelocal.tui.widgets.prompt import PromptInput
 
         problem = self.chat.query_one(PromptInput).text.strip() or None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from vibelocal.types import EngineInfo, GenerationSettings, InstalledModel, TurnStats
+
+if TYPE_CHECKING:
+    from vibelocal.models.transfer import DownloadProgress as Transfer
 
 
 class TurnMessage(Message):
@@ -118,13 +121,13 @@ class EngineStatus(Message):
 
 
 class DownloadProgress(Message):
-    """Bytes fetched so far of a model download."""
+    """Bytes fetched so far of a model download, with the downloader's own report (speed, ETA, phase, note)."""
 
-    def __init__(self, done: int, total: int | None, detail: Any = None) -> None:
+    def __init__(self, progress: Transfer) -> None:
         super().__init__()
-        self.done = done
-        self.total = total
-        self.detail = detail
+        self.progress = progress
+        self.done = progress.downloaded_bytes
+        self.total = progress.total_bytes
 
 
 class DownloadFinished(Message):

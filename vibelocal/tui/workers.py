@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
@@ -17,6 +17,9 @@ from vibelocal.engine.control import TurnControl
 from vibelocal.errors import VibelocalError
 from vibelocal.tui import messages as m
 from vibelocal.types import ChatMessage, StreamEvent
+
+if TYPE_CHECKING:
+    from vibelocal.models.transfer import DownloadProgress
 
 BATCH_INTERVAL_S = 1 / 30
 """Longest a token waits before being posted while tokens keep coming."""
@@ -138,36 +141,19 @@ def load_engine(session: Any, engine_lock: threading.Lock, post: Post, *, ref: s
         post(m.EngineFailed(error_line(exc)))
 
 
-def progress_numbers(progress: Any) -> tuple[int, int | None]:
-    """(bytes done, bytes total) from whatever the downloader reports: an object, a mapping or a pair."""
-    if isinstance(progress, tuple) and len(progress) == 2:
-        return int(progress[0] or 0), (int(progress[1]) if progress[1] else None)
-    get = progress.get if isinstance(progress, dict) else lambda k, d=None: getattr(progress, k, d)
-    done = next(
-        (
-            get(k)
-            for k in ("downloaded_bytes", "done_bytes", "bytes_done", "downloaded", "done")
-            if get(k) is not None
-        ),
-        0,
-    )
-    total = next((get(k) for k in ("total_bytes", "size_bytes", "total") if get(k) is not None), None)
-    return int(done or 0), (int(total) if total else None)
-
-
 def download_model(
     session: Any, post: Post, cancel: threading.Event, *, ref: str | None = None, interval: float = 0.1
 ) -> None:
     """Worker body: pull the model through the session, posting throttled progress."""
     last = 0.0
 
-    def on_progress(progress: Any) -> None:
+    def on_progress(progress: DownloadProgress) -> None:
         nonlocal last
         now = time.perf_counter()
-        done, total = progress_numbers(progress)
-        if now - last >= interval or (total and done >= total):
+        total = progress.total_bytes
+        if now - last >= interval or (total and progress.downloaded_bytes >= total):
             last = now
-            post(m.DownloadProgress(done, total, progress))
+            post(m.DownloadProgress(progress))
 
     try:
         model = session.pull(ref, progress=on_progress, cancel=cancel)

@@ -136,18 +136,16 @@ class SetupScreen(Screen[bool]):
         bar = self.query_one("#progress", ProgressBar)
         if event.total:
             bar.update(total=event.total, progress=event.done)
-        detail = event.detail
+        p = event.progress
         parts = [format_bytes(event.done) + (f" of {format_bytes(event.total)}" if event.total else "")]
-        speed = getattr(detail, "speed_bps", None)
-        if speed:
-            parts.append(f"{speed / 1024**2:.1f} MB/s")
-        eta = getattr(detail, "eta_s", None)
-        if eta is not None:
-            parts.append(f"{int(eta) // 60}:{int(eta) % 60:02d} left")
-        if getattr(detail, "phase", "download") not in (None, "download"):
-            parts.append(str(detail.phase))
-        if note := getattr(detail, "note", None):
-            parts.append(str(note))
+        if p.speed_bps:
+            parts.append(f"{p.speed_bps / 1024**2:.1f} MB/s")
+        if p.eta_s is not None:
+            parts.append(f"{int(p.eta_s) // 60}:{int(p.eta_s) % 60:02d} left")
+        if p.phase != "download":
+            parts.append(p.phase)
+        if p.note:
+            parts.append(p.note)
         self.query_one("#download-status", Label).update(" · ".join(parts))
 
     def on_download_finished(self, event: m.DownloadFinished) -> None:
