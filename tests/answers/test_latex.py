@@ -69,6 +69,10 @@ from vibelocal.answers.latex import Span, UnicodeStream, math_to_unicode, to_spa
         ("Use `$x^2$` in code", "Use `$x^2$` in code"),
         ("```python\nx = a^2  # $y$ \\frac\n```\nand $x^2$", "```python\nx = a^2  # $y$ \\frac\n```\nand x²"),
         (r"$\unknowncommand{x}{y} z$", r"\unknowncommand{x}{y} z"),
+        (
+            r"$\unknown{\left\{ x \right.} + \alpha$",
+            r"\unknown{\left\{ x \right.} + α",
+        ),  # `\{` inside an argument
     ],
 )
 def test_to_unicode(latex, text):

@@ -95,6 +95,7 @@ def test_normalize_strips_presentation():
     assert normalize("12 cm^2").units == "cm"
     assert normalize(r"\textbf{(C)}").choice == "C"
     assert normalize("x**2 + sqrt((x+1)/2)").text == r"x^2 + \sqrt{(x+1)/2}"
+    assert normalize(r"\boxed{\left\{ x \mid x > 0 \right.}").text == r"\left\{ x \mid x > 0 \right."
 
 
 def test_number_words():

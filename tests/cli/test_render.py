@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import io
 
-import pytest
-
 from vibelocal.cli.render import (
     CLEAR_LINE,
     DIM,
     StreamRenderer,
-    TagFilter,
     counter_line,
     format_duration,
     notice_text,
@@ -27,7 +24,7 @@ class Tty(io.StringIO):
 
 
 THINKING = r"We need $x^2 = 4$, so $x = 2$. " * 3
-ANSWER = "\n\nSo $x^2 = 4$ gives \\boxed{\\frac{1}{2}}.<think>"
+ANSWER = "\n\nSo $x^2 = 4$ gives \\boxed{\\frac{1}{2}}."
 
 
 def run(options, *, out=None, err=None, script=Script(THINKING, ANSWER), budget: int | None = 8192, **kw):
@@ -47,7 +44,7 @@ def test_pipes_get_the_raw_answer_and_no_thinking():
     options = terminal_options(out=out, err=err, environ={})
     assert not options.thinking_text and not options.live_counter and not options.unicode_answer
     stdout, stderr, renderer = run(options, out=out, err=err)
-    assert stdout == "So $x^2 = 4$ gives \\boxed{\\frac{1}{2}}.\n"  # as generated, think tags removed
+    assert stdout == "So $x^2 = 4$ gives \\boxed{\\frac{1}{2}}.\n"  # as generated
     assert stderr == ""
     assert renderer.stop_reason == "answered"
 
@@ -57,7 +54,7 @@ def test_show_thinking_on_a_pipe_gives_plain_thinking():
     options = terminal_options(show_thinking=True, out=out, err=err, environ={})
     stdout, stderr, _ = run(options, out=out, err=err)
     assert stderr == THINKING + "\n"  # no escape codes, a newline before the answer
-    assert "<think>" not in stdout
+    assert stdout == "So $x^2 = 4$ gives \\boxed{\\frac{1}{2}}.\n"
 
 
 def test_tty_shows_dimmed_unicode_thinking_and_unicode_answer():
@@ -114,19 +111,16 @@ def test_answer_is_not_printed_when_disabled():
     assert stdout == ""
 
 
-@pytest.mark.parametrize(
-    "chunks, text",
-    [
-        (["a<think>b"], "ab"),
-        (["a</thi", "nk>b"], "ab"),
-        (["a<", "/", "think", ">b"], "ab"),
-        (["x < y and <b>"], "x < y and <b>"),
-        (["end <"], "end <"),
-    ],
-)
-def test_tag_filter(chunks, text):
-    tags = TagFilter()
-    assert "".join(tags.feed(c) for c in chunks) + tags.flush() == text
+def test_answer_chunks_reach_stdout_as_they_arrive():
+    out, err = io.StringIO(), io.StringIO()
+    renderer = StreamRenderer(terminal_options(out=out, err=err, environ={}), out=out, err=err)
+    shown = []
+    for chunk in ["\n\nx <", " y and <", "b> so \\boxed{1}"]:
+        renderer.handle(StreamEvent("answer", text=chunk))
+        shown.append(out.getvalue())
+    renderer.finish()
+    assert shown == ["x <", "x < y and <", "x < y and <b> so \\boxed{1}"]  # nothing held back, not even `<`
+    assert out.getvalue() == shown[-1] + "\n"
 
 
 def test_counter_and_notice_texts():

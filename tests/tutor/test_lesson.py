@@ -12,7 +12,7 @@ from vibelocal.engine.scripted import Script, ScriptedEngine
 from vibelocal.errors import BadInputError, NoAnswerError
 from vibelocal.problem import Problem
 from vibelocal.session import Session
-from vibelocal.tutor.hints import REDACTED, filter_hint
+from vibelocal.tutor.hints import REDACTED, candidates, filter_hint
 from vibelocal.tutor.lesson import GENERIC_HINTS, TUTOR_SYSTEM, Tutor, TutorOptions
 from vibelocal.tutor.store import TutorStore
 from vibelocal.types import ChatMessage
@@ -198,6 +198,11 @@ def test_filter_hint_table(hint, reference, kept, hidden):
         assert not filtered.leaked
     else:
         assert hidden not in filtered.text and filtered.leaked
+
+
+def test_a_command_span_ends_at_its_own_closing_brace():
+    hint = r"Try \frac{\left\{ 1 \right.}{2} first, then 7."
+    assert r"\frac{\left\{ 1 \right.}{2}" in [hint[s:e] for s, e in candidates(hint)]
 
 
 @pytest.mark.real_model

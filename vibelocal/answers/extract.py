@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from vibelocal.answers.braces import closing_bracket
 from vibelocal.types import StreamEvent, TurnStats
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
@@ -27,7 +28,7 @@ def boxed_contents(text: str) -> list[str]:
     found: list[str] = []
     pos = 0
     while m := _BOX.search(text, pos):
-        end = _matching_brace(text, m.end() - 1)
+        end = closing_bracket(text, m.end() - 1)
         if end is None:
             break
         found.append(text[m.end() : end].strip())
@@ -38,25 +39,6 @@ def boxed_contents(text: str) -> list[str]:
 def last_boxed(text: str) -> str | None:
     boxes = [b for b in boxed_contents(text) if b]
     return boxes[-1] if boxes else None
-
-
-def _matching_brace(text: str, open_at: int) -> int | None:
-    """Index of the `}` closing the `{` at `open_at`; escaped braces (`\\{`) do not count."""
-    depth = 0
-    i = open_at
-    while i < len(text):
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return None
 
 
 def code_blocks(text: str) -> list[tuple[str, str]]:

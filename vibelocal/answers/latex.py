@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from vibelocal.answers.braces import closing_bracket, open_braces
 from vibelocal.answers.latex_tables import (
     ACCENTS,
     BLACKBOARD,
@@ -345,12 +346,8 @@ class _Parser:
         if len(name) == 1 and not name.isalpha():
             return [Span({",": " ", ":": " ", ";": " ", " ": " ", "!": ""}.get(name, name))]
         while self.i < len(self.s) and self.s[self.i] == "{":  # unknown: left as written, with its arguments
-            depth = 0
-            for j in range(self.i, len(self.s)):
-                depth += {"{": 1, "}": -1}.get(self.s[j], 0)
-                if depth == 0:
-                    break
-            self.i = j + 1
+            close = closing_bracket(self.s, self.i)
+            self.i = len(self.s) if close is None else close + 1
         return [Span(self.s[start : self.i])]
 
     def _fraction(self, num: str, den: str) -> str:
@@ -444,21 +441,6 @@ def _safe_cut(buf: str, segments: list[Segment], pending: _Pending | None) -> in
         prose = "".join(
             buf[start : min(end, cut)] for kind, _, start, end in segments if kind == "prose" and start < cut
         )
-        if _brace_depth(prose) == 0 and not _TRAILING_COMMAND.search(buf[:cut]):
+        if open_braces(prose) == 0 and not _TRAILING_COMMAND.search(buf[:cut]):
             return cut
     return 0
-
-
-def _brace_depth(text: str) -> int:
-    depth, i = 0, 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth = max(0, depth - 1)
-        i += 1
-    return depth

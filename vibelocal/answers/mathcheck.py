@@ -16,6 +16,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from vibelocal.answers.braces import closing_bracket
+
 MAX_INPUT_CHARS = 2000
 """Longer answers are refused (no student types that much; it bounds parsing time too)."""
 
@@ -208,19 +210,6 @@ def words_to_number(text: str) -> int | None:
     return sign * (total + current)
 
 
-def _closing(text: str, start: int, pair: str = "{}") -> int:
-    """Index of the bracket closing the one at `start`, or -1."""
-    depth = 0
-    for i in range(start, len(text)):
-        if text[i] == pair[0]:
-            depth += 1
-        elif text[i] == pair[1]:
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
-
-
 def _unwrap(text: str) -> str:
     """Strip math delimiters and whole-string \\boxed{...} / \\text{...} wrappers, repeatedly."""
     while True:
@@ -233,7 +222,7 @@ def _unwrap(text: str) -> str:
                 text = inner
                 break
         m = _WHOLE_COMMAND.match(text)
-        if m and _closing(text, m.end() - 1) == len(text) - 1:
+        if m and closing_bracket(text, m.end() - 1) == len(text) - 1:
             text = text[m.end() : -1]
         if text == before:
             return text
@@ -242,8 +231,8 @@ def _unwrap(text: str) -> str:
 def _sqrt_parens(text: str) -> str:
     """`sqrt(x+1)` / `√(x+1)` -> `\\sqrt{x+1}` with balanced parentheses; `√2` -> `\\sqrt2`."""
     while m := _PLAIN_SQRT.search(text):
-        end = _closing(text, m.end() - 1, "()")
-        if end < 0:
+        end = closing_bracket(text, m.end() - 1)
+        if end is None:
             break
         text = text[: m.start()] + r"\sqrt{" + text[m.end() : end] + "}" + text[end + 1 :]
     return _RADICAL.sub(r"\\sqrt ", text)

@@ -74,29 +74,6 @@ def terminal_options(
     )
 
 
-class TagFilter:
-    """Removes `<think>` / `</think>` from streamed text, even when a tag arrives split across chunks."""
-
-    TAGS = ("<think>", "</think>")
-
-    def __init__(self) -> None:
-        self._held = ""
-
-    def feed(self, text: str) -> str:
-        text = self._held + text
-        for tag in self.TAGS:
-            text = text.replace(tag, "")
-        self._held = ""
-        cut = text.rfind("<")
-        if cut >= 0 and any(tag.startswith(text[cut:]) for tag in self.TAGS):
-            text, self._held = text[:cut], text[cut:]
-        return text
-
-    def flush(self) -> str:
-        held, self._held = self._held, ""
-        return held
-
-
 def format_count(n: int | None) -> str:
     return "∞" if n is None else f"{n:,}"
 
@@ -161,7 +138,6 @@ class StreamRenderer:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self._time_budget = time_budget_s
-        self._tags = TagFilter()
         self._answer_stream = UnicodeStream() if options.unicode_answer else None
         self._thinking_stream = UnicodeStream() if options.unicode_thinking else None
         self._started = time.monotonic()
@@ -249,7 +225,6 @@ class StreamRenderer:
                 return
             self._answer_started = True
             self._end_thinking()
-        text = self._tags.feed(text)
         if not self.options.answer or not text:
             return
         self._write_answer(self._answer_stream.feed(text) if self._answer_stream else [Span(text)])
@@ -276,14 +251,9 @@ class StreamRenderer:
         """Flush held text, end stdout with a newline, and print the summary line when asked."""
         if not self._answer_started:
             self._end_thinking()
-        tail = self._tags.flush()
         if self.options.answer:
-            spans = (
-                self._answer_stream.feed(tail) + self._answer_stream.flush()
-                if self._answer_stream
-                else [Span(tail)]
-            )
-            self._write_answer(spans)
+            if self._answer_stream is not None:
+                self._write_answer(self._answer_stream.flush())
             if self._answer_started and self._answer_tail != "\n":
                 self.out.write("\n")
                 self.out.flush()

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vibelocal.answers.braces import closing_bracket
 from vibelocal.answers.mathcheck import NUMBER_WORD, normalize
 
 REDACTED = "[…]"
@@ -54,18 +55,10 @@ def _braced_end(text: str, start: int) -> int:
     while i < len(text) and text[i].isalpha():
         i += 1
     while i < len(text) and text[i] in "{[":
-        close = "}" if text[i] == "{" else "]"
-        depth = 0
-        for j in range(i, len(text)):
-            if text[j] in "{[":
-                depth += 1 if text[j] == text[i] else 0
-            if text[j] == close:
-                depth -= 1
-                if depth == 0:
-                    i = j + 1
-                    break
-        else:
+        close = closing_bracket(text, i)
+        if close is None:
             return len(text)
+        i = close + 1
         while i < len(text) and text[i] == " " and i + 1 < len(text) and text[i + 1] in "{[":
             i += 1
     return i
