@@ -13,7 +13,7 @@ from vibelocal.engine import turn
 from vibelocal.engine.budget import FORCED_ANSWER_TEXT, MIN_THINKING_TEXT, WRAP_UP_TEXT
 from vibelocal.engine.control import TurnControl
 from vibelocal.engine.think import Piece
-from vibelocal.engine.turn import TurnLoop, decode_turn
+from vibelocal.engine.turn import TurnLoop
 from vibelocal.types import ChatFormat, GenerationSettings, StreamEvent, TurnStats
 
 STOPPED_INSIDE = "the model stopped inside its thinking; asking for the answer"
@@ -317,13 +317,6 @@ def test_a_time_budget_becomes_tokens_with_the_rate():
     first = next(e for e in got.events if e.kind == "thinking")
     assert first.budget_tokens == 20  # 0.5 s at the hinted 40 tokens/s
     assert got.stats.budget_tokens > 20  # then the measured rate (this backend is fast)
-
-
-def test_decode_turn_is_the_loop():
-    backend = FakeBackend("<think>\nok.</think>\n\n42")
-    stats = TurnStats(prompt_tokens=8, evaluated_tokens=8)
-    events = list(decode_turn(backend, settings(), TurnControl(), stats, chat=ChatFormat(), t_start=0.0))
-    assert finished(backend, events).answer == "42"
 
 
 # --------------------------------------------------------------------------- one rule alone

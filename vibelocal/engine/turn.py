@@ -72,22 +72,9 @@ def start_state(settings: GenerationSettings) -> ThinkState:
     return ThinkState.THINKING if settings.prefill_think else ThinkState.START
 
 
-def decode_turn(
-    backend: TokenBackend,
-    settings: GenerationSettings,
-    control: TurnControl,
-    stats: TurnStats,
-    *,
-    chat: ChatFormat,
-    t_start: float,
-    rate_hint: float | None = None,
-) -> Iterator[StreamEvent]:
-    """Generate until a stop; the last event is `done`."""
-    return TurnLoop(backend, settings, control, stats, chat=chat, t_start=t_start, rate_hint=rate_hint).run()
-
-
 class TurnLoop:
-    """One turn's decode loop over a backend whose prompt is evaluated; `run()` streams its events."""
+    """One turn's decode loop over a backend whose prompt is evaluated; `run()` streams its events (the last
+    is `done`)."""
 
     def __init__(
         self,
@@ -136,18 +123,21 @@ class TurnLoop:
     def run(self) -> Iterator[StreamEvent]:
         """Generate until a stop; the last event is `done`."""
         backend, stats = self.backend, self.stats
+        # bound once: this runs per token
+        sample, is_stop = backend.sample, backend.is_stop
+        commands, context, next_token = self.apply_commands, self.check_context, self.next_token
         stats.budget_tokens = self.budget.budget
         self.t_decode = time.perf_counter()
         self.next_stats = self.t_decode + STATS_EVERY_S
         while True:
             events: list[StreamEvent] = []
             n_past = backend.n_past
-            stop = self.apply_commands(events) or self.check_context(n_past)
+            stop = commands(events) or context(n_past)
             if stop is None:
-                token = backend.sample()
+                token = sample()
                 if stats.ttft_s is None:
                     stats.ttft_s = time.perf_counter() - self.t_start
-                if backend.is_stop(token):
+                if is_stop(token):
                     pending: list[int] = []
                     stop = self.model_stopped(events, pending)
                     if stop is None:
@@ -155,7 +145,7 @@ class TurnLoop:
                         self.evaluate(pending)
                         continue
                 else:
-                    stop = self.next_token(token, n_past, events)
+                    stop = next_token(token, n_past, events)
             yield from events
             if stop is not None:
                 yield self.finish(stop)
@@ -177,8 +167,11 @@ class TurnLoop:
         early = self.early_close_at(pieces)
         pending: list[int] | None = [token]
         stands = early < 0  # False when an early </think> was rolled back with this token
-        if stands:
-            self.count(thinking_before)
+        if stands:  # counted as thinking when it began or ended inside thinking (inline: the hot path)
+            if thinking_before or splitter.state is _THINKING:
+                self.stats.thinking_tokens += 1
+            else:
+                self.stats.answer_tokens += 1
             self.route(pieces, events)
         else:
             pending = self.take_back_close(pieces[:early], events)
@@ -190,7 +183,8 @@ class TurnLoop:
             stop = self.thinking_rules(text, events, pending)
         elif splitter.state is _ANSWER and stands:
             stop = self.answer_rules(text, events, pending)
-        self.evaluate(pending)
+        self.backend.eval(pending)  # as `evaluate`, inline
+        self.stats.evaluated_tokens += len(pending)
         return stop
 
     # ------------------------------------------------------------------ rules
@@ -316,13 +310,6 @@ class TurnLoop:
         return "answered" if self.answer.forcing else "budget_exhausted"
 
     # ------------------------------------------------------------------ helpers
-
-    def count(self, thinking_before: bool) -> None:
-        """Count a token that stands: thinking if it began or ended inside thinking, else answer."""
-        if thinking_before or self.splitter.state is _THINKING:
-            self.stats.thinking_tokens += 1
-        else:
-            self.stats.answer_tokens += 1
 
     def route(self, pieces: Sequence[Piece], events: list[StreamEvent]) -> None:
         """Thinking and answer text become events (tag markers do not)."""
