@@ -245,7 +245,7 @@ class _NoModel:
 def python_overhead(n: int, window: int) -> list[tuple[int, float]]:
     """µs per token of the decode loop itself (splitter, budget, loop checks, events), per window."""
     from vibelocal.engine.control import TurnControl
-    from vibelocal.engine.turn import decode_turn
+    from vibelocal.engine.turn import TurnLoop
     from vibelocal.types import ChatFormat, TurnStats
 
     vocab = ROOT / ".cache" / "test-assets" / "ggml-vocab-qwen2.gguf"
@@ -257,7 +257,8 @@ def python_overhead(n: int, window: int) -> list[tuple[int, float]]:
     settings = GenerationSettings(temperature=0.0, max_thinking_tokens=None, prefill_think=True)
     start = time.perf_counter()
     marks = {0: start}
-    for ev in decode_turn(backend, settings, TurnControl(), TurnStats(), chat=ChatFormat(), t_start=start):
+    loop = TurnLoop(backend, settings, TurnControl(), TurnStats(), chat=ChatFormat(), t_start=start)
+    for ev in loop.run():
         if ev.kind == "thinking" and ev.thinking_tokens % window == 0:
             marks[ev.thinking_tokens] = time.perf_counter()
             if ev.thinking_tokens >= n:

@@ -2,6 +2,7 @@
 
 Front-end tests use it for determinism and the TUI benchmark uses it for a known token rate; it imports no
 inference library. The real engine is engine.LlamaEngine.
+It is a documented testing engine in the package: the rendering benchmark and front-end tests use it.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from vibelocal.engine.budget import WRAP_UP_TEXT
 from vibelocal.engine.control import TurnControl
 from vibelocal.types import ChatMessage, EngineInfo, GenerationSettings, StreamEvent, TurnStats
 
 _PIECE = re.compile(r"\s*\S{1,4}|\s+")
-WRAP_UP_TEXT = "\n\nConsidering the limited time by the user, I have to give the solution based on the thinking directly now.\n"
 
 
 def pieces(text: str) -> list[str]:

@@ -1,8 +1,11 @@
 """The decode loop of one turn: sample, split thinking from answer, apply the budget, inject, stream events.
 
-It drives a `TokenBackend` (engine/runtime.py implements it over llama.cpp) and holds no model itself, so the
-per-token path is plain Python over small objects: no re-detokenizing, no scans of the whole text.
+It drives a `TokenBackend` (engine/llama/runtime.py implements it over llama.cpp) and holds no model itself, so
+the per-token path is plain Python over small objects: no re-detokenizing, no scans of the whole text.
 Every token it counts is evaluated exactly once, so `evaluated == prompt - cached + thinking + forced + answer`.
+
+`TurnLoop` keeps one method per rule; each takes the token's `events` (appended in order) and, where text may be
+injected, its `pending` tokens (evaluated together in one batch), and returns a stop reason or None.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import codecs
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -20,15 +23,18 @@ from vibelocal.engine.budget import (
     WRAP_UP_TEXT,
     AnswerBudget,
     BudgetController,
+    BudgetStep,
 )
 from vibelocal.engine.control import TurnControl
 from vibelocal.engine.loops import LoopDetector
-from vibelocal.engine.think import ThinkSplitter, ThinkState
+from vibelocal.engine.think import Piece, ThinkSplitter, ThinkState
 from vibelocal.types import ChatFormat, GenerationSettings, StopReason, StreamEvent, TurnStats
 
 STATS_EVERY_S = 1.0
 """A running `stats` event at most this often."""
 _CHECK_EVERY = 16  # tokens between clock reads (stats, time budget)
+_THINKING = ThinkState.THINKING
+_ANSWER = ThinkState.ANSWER
 
 
 class TokenBackend(Protocol):
@@ -66,247 +72,328 @@ def start_state(settings: GenerationSettings) -> ThinkState:
     return ThinkState.THINKING if settings.prefill_think else ThinkState.START
 
 
-def decode_turn(
-    backend: TokenBackend,
-    settings: GenerationSettings,
-    control: TurnControl,
-    stats: TurnStats,
-    *,
-    chat: ChatFormat,
-    t_start: float,
-    rate_hint: float | None = None,
-) -> Iterator[StreamEvent]:
-    """Generate until a stop; the last event is `done`."""
-    splitter = ThinkSplitter(
-        open_tag=chat.think_open, close_tag=chat.think_close, start=start_state(settings)
-    )
-    budget = BudgetController(
-        settings.max_thinking_tokens,
-        seconds=settings.thinking_time_s,
-        rate_tok_s=rate_hint,
-        grace=settings.grace_tokens,
-        min_tokens=settings.min_thinking_tokens,
-    )
-    answer = AnswerBudget(settings.max_answer_tokens, force_boxed=settings.force_boxed)
-    think_loops = LoopDetector() if settings.loop_detection else None
-    answer_loops = LoopDetector() if settings.loop_detection else None
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    close_text = f"\n{chat.think_close}\n\n"
-    wrap_text = WRAP_UP_TEXT + chat.think_close + "\n\n"
-    n_ctx = backend.n_ctx
-    reserve = min(settings.max_answer_tokens, n_ctx // 4) + 48
-    recent: deque[tuple[int, str]] | None = deque(maxlen=16) if settings.min_thinking_tokens else None
-    stats.budget_tokens = budget.budget
-    sampled = 0
-    closed_on_stop = False
-    t_decode = time.perf_counter()
-    next_stats = t_decode + STATS_EVERY_S
+class TurnLoop:
+    """One turn's decode loop over a backend whose prompt is evaluated; `run()` streams its events (the last
+    is `done`)."""
 
-    def finish(reason: StopReason) -> StreamEvent:
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            splitter.feed(tail)  # a dangling partial character; nothing useful to stream
-        now = time.perf_counter()
-        stats.total_s = now - t_start
-        spent = now - t_decode
-        stats.decode_tok_s = sampled / spent if sampled and spent > 0 else None
-        stats.budget_tokens = budget.budget
-        stats.budget_hit = stats.budget_hit or budget.hit
-        truncated = splitter.truncated and splitter.opened > 0
-        return StreamEvent("done", stop_reason=reason, stats=stats, truncated_thinking=truncated)
-
-    def budget_event(note: str) -> StreamEvent:
-        return StreamEvent(
-            "budget",
-            note=note,
-            thinking_tokens=stats.thinking_tokens,
-            budget_tokens=budget.budget,  # type: ignore[arg-type]
+    def __init__(
+        self,
+        backend: TokenBackend,
+        settings: GenerationSettings,
+        control: TurnControl,
+        stats: TurnStats,
+        *,
+        chat: ChatFormat,
+        t_start: float,
+        rate_hint: float | None = None,
+    ) -> None:
+        self.backend, self.settings, self.control, self.stats = backend, settings, control, stats
+        self.t_start = t_start
+        self.splitter = ThinkSplitter(
+            open_tag=chat.think_open, close_tag=chat.think_close, start=start_state(settings)
         )
+        self.budget = BudgetController(
+            settings.max_thinking_tokens,
+            seconds=settings.thinking_time_s,
+            rate_tok_s=rate_hint,
+            grace=settings.grace_tokens,
+            min_tokens=settings.min_thinking_tokens,
+        )
+        self.answer = AnswerBudget(settings.max_answer_tokens, force_boxed=settings.force_boxed)
+        self.think_loops = LoopDetector() if settings.loop_detection else None
+        self.answer_loops = LoopDetector() if settings.loop_detection else None
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.close_tag = chat.think_close
+        self.close_text = f"\n{chat.think_close}\n\n"
+        self.wrap_text = WRAP_UP_TEXT + chat.think_close + "\n\n"
+        self.n_ctx = backend.n_ctx
+        self.reserve = min(settings.max_answer_tokens, self.n_ctx // 4) + 48
+        """Room kept for the answer: thinking that reaches it is wrapped up."""
+        self.recent: deque[tuple[int, str]] | None = (
+            deque(maxlen=16) if settings.min_thinking_tokens else None
+        )
+        """(n_past, text) of the last tokens, to roll back an early `</think>` (only with a minimum)."""
+        self.sampled = 0
+        """Tokens sampled and kept (the decode rate's numerator)."""
+        self.closed_on_stop = False
+        self.t_decode = self.next_stats = 0.0
 
-    def inject(pending: list[int], text: str) -> bool:
-        """Evaluate `pending` plus the tokens of `text` in one batch; False when the context cannot hold them."""
-        extra = backend.tokenize(text)
-        if backend.n_past + len(pending) + len(extra) > n_ctx:
-            return False
-        pending.extend(extra)
-        stats.forced_tokens += len(extra)
-        return True
+    # ------------------------------------------------------------------ the loop
 
-    def route(pieces, events: list[StreamEvent]) -> None:
+    def run(self) -> Iterator[StreamEvent]:
+        """Generate until a stop; the last event is `done`."""
+        backend, stats = self.backend, self.stats
+        # bound once: this runs per token
+        sample, is_stop = backend.sample, backend.is_stop
+        commands, context, next_token = self.apply_commands, self.check_context, self.next_token
+        stats.budget_tokens = self.budget.budget
+        self.t_decode = time.perf_counter()
+        self.next_stats = self.t_decode + STATS_EVERY_S
+        while True:
+            events: list[StreamEvent] = []
+            n_past = backend.n_past
+            stop = commands(events) or context(n_past)
+            if stop is None:
+                token = sample()
+                if stats.ttft_s is None:
+                    stats.ttft_s = time.perf_counter() - self.t_start
+                if is_stop(token):
+                    pending: list[int] = []
+                    stop = self.model_stopped(events, pending)
+                    if stop is None:
+                        yield from events
+                        self.evaluate(pending)
+                        continue
+                else:
+                    stop = next_token(token, n_past, events)
+            yield from events
+            if stop is not None:
+                yield self.finish(stop)
+                return
+            if self.sampled % _CHECK_EVERY == 0 and self.sampled:
+                running = self.check_clock()
+                if running is not None:
+                    yield running
+
+    def next_token(self, token: int, n_past: int, events: list[StreamEvent]) -> StopReason | None:
+        """A sampled token that is not a stop: split it, apply the rules, evaluate it with anything injected."""
+        self.sampled += 1
+        text = self.decoder.decode(self.backend.piece(token))
+        splitter = self.splitter
+        thinking_before = splitter.state is _THINKING
+        if self.recent is not None:
+            self.recent.append((n_past, text))
+        pieces = splitter.feed(text) if text else ()
+        early = self.early_close_at(pieces)
+        pending: list[int] | None = [token]
+        stands = early < 0  # False when an early </think> was rolled back with this token
+        if stands:  # counted as thinking when it began or ended inside thinking (inline: the hot path)
+            if thinking_before or splitter.state is _THINKING:
+                self.stats.thinking_tokens += 1
+            else:
+                self.stats.answer_tokens += 1
+            self.route(pieces, events)
+        else:
+            pending = self.take_back_close(pieces[:early], events)
+            if pending is None:
+                return "context_full"  # nothing re-added is evaluated
+            text = ""
+        stop: StopReason | None = None
+        if splitter.state is _THINKING and text:
+            stop = self.thinking_rules(text, events, pending)
+        elif splitter.state is _ANSWER and stands:
+            stop = self.answer_rules(text, events, pending)
+        self.backend.eval(pending)  # as `evaluate`, inline
+        self.stats.evaluated_tokens += len(pending)
+        return stop
+
+    # ------------------------------------------------------------------ rules
+
+    def apply_commands(self, events: list[StreamEvent]) -> StopReason | None:
+        """Commands from the front end: cancel stops; extend gives the budget more; wrap-up asks to answer."""
+        cmds = self.control.take()
+        if cmds.cancel:
+            return "cancelled"
+        if cmds.extend_tokens and (note := self.budget.extend(cmds.extend_tokens)):
+            self.stats.budget_tokens = self.budget.budget
+            events.append(self.budget_event(note))
+        if cmds.wrap_up and self.splitter.state is not _ANSWER:
+            self.budget.request_wrap_up()
+        return None
+
+    def check_context(self, n_past: int) -> StopReason | None:
+        """A full context stops the turn; thinking that leaves too little room for the answer is wrapped up."""
+        if n_past >= self.n_ctx:
+            return "context_full"
+        if (
+            self.splitter.state is _THINKING
+            and not self.budget.wrapped
+            and n_past + self.reserve >= self.n_ctx
+        ):
+            self.budget.request_wrap_up(forced=True)
+        return None
+
+    def model_stopped(self, events: list[StreamEvent], pending: list[int]) -> StopReason | None:
+        """The model ended its turn. Inside thinking, below the minimum it thinks on; else the think block is
+        closed for it and the answer follows (once: a second stop ends the turn)."""
+        if self.splitter.state is not _THINKING or self.closed_on_stop:
+            return "answered"
+        if not self.budget.close_allowed(self.stats.thinking_tokens):
+            return self.think_on(events, pending)
+        self.closed_on_stop = True
+        if not self.inject(pending, self.close_text):
+            return "context_full"
+        events.append(
+            StreamEvent("status", text="the model stopped inside its thinking; asking for the answer")
+        )
+        self.splitter.feed(self.close_text)
+        self.budget.wrap_up_now()
+        return None
+
+    def early_close_at(self, pieces: Sequence[Piece]) -> int:
+        """Where in `pieces` a `</think>` comes that the minimum does not allow yet (-1: none). A `<think>` after
+        the wrap-up reopens the budget."""
+        budget = self.budget
+        for i, (kind, _) in enumerate(pieces):
+            if kind == "close" and not budget.close_allowed(self.stats.thinking_tokens):
+                return i
+            if kind == "open" and budget.wrapped:
+                budget.reopen()
+        return -1
+
+    def take_back_close(self, before: Sequence[Piece], events: list[StreamEvent]) -> list[int] | None:
+        """Undo an early `</think>`: stream the text before it, roll the cache back to where the tag began and
+        think on. Returns the tokens to evaluate (None: the context cannot hold them)."""
+        self.route(before, events)
+        pending = self.roll_back_close()
+        self.stats.forced_tokens += len(pending)
+        self.decoder.reset()
+        if self.think_on(events, pending) is not None:
+            return None
+        self.sampled -= 1
+        return pending
+
+    def think_on(self, events: list[StreamEvent], pending: list[int]) -> StopReason | None:
+        """Below the minimum: inject MIN_THINKING_TEXT instead of a close or a stop."""
+        if not self.inject(pending, MIN_THINKING_TEXT):
+            return "context_full"
+        self.budget.waited()
+        events.append(self.budget_event("min_thinking"))
+        self.route(self.splitter.feed(MIN_THINKING_TEXT), events)
+        return None
+
+    def thinking_rules(self, text: str, events: list[StreamEvent], pending: list[int]) -> StopReason | None:
+        """After a thinking token: the loop nudge, else the budget; either may inject the wrap-up."""
+        step = self.loop_nudge(text, events) or self.budget.step(self.stats.thinking_tokens, text)
+        for note in step.notes:
+            events.append(self.budget_event(note))
+        if not step.wrap_up:
+            return None
+        if not self.inject(pending, self.wrap_text):
+            return "context_full"
+        self.route(self.splitter.feed(self.wrap_text), events)
+        return None
+
+    def loop_nudge(self, text: str, events: list[StreamEvent]) -> BudgetStep | None:
+        """Thinking that loops is wrapped up at once (None: no loop)."""
+        loop = self.think_loops.feed(text) if self.think_loops else None
+        if not loop:
+            return None
+        events.append(StreamEvent("loop", text=loop))
+        return self.budget.wrap_up_now()
+
+    def answer_rules(self, text: str, events: list[StreamEvent], pending: list[int]) -> StopReason | None:
+        """After an answer token: a loop stops the turn, else the answer budget applies."""
+        if self.answer_loops and text and (loop := self.answer_loops.feed(text)):
+            events.append(StreamEvent("loop", text=loop))
+            return "loop"
+        return self.answer_budget(text, events, pending)
+
+    def answer_budget(self, text: str, events: list[StreamEvent], pending: list[int]) -> StopReason | None:
+        """At the answer budget: stop, or force a `\\boxed{` on a math turn without one and close it in time."""
+        verdict = self.answer.step(self.stats.answer_tokens, text)
+        if verdict == "continue":
+            return None
+        if verdict == "force_boxed":
+            events.append(self.budget_event("forced_answer"))
+            self.stats.budget_hit = True
+            if not self.inject(pending, FORCED_ANSWER_TEXT):
+                return "context_full"
+            self.answer.forced()
+            events.append(StreamEvent("answer", text=FORCED_ANSWER_TEXT))
+            return None
+        if verdict == "close_box":
+            if not self.inject(pending, "}"):
+                return "context_full"
+            events.append(StreamEvent("answer", text="}"))
+            return "answered"
+        return "answered" if self.answer.forcing else "budget_exhausted"
+
+    # ------------------------------------------------------------------ helpers
+
+    def route(self, pieces: Sequence[Piece], events: list[StreamEvent]) -> None:
+        """Thinking and answer text become events (tag markers do not)."""
         for kind, text in pieces:
             if kind == "thinking":
                 events.append(
                     StreamEvent(
                         "thinking",
                         text=text,
-                        thinking_tokens=stats.thinking_tokens,
-                        budget_tokens=budget.budget,
+                        thinking_tokens=self.stats.thinking_tokens,
+                        budget_tokens=self.budget.budget,
                     )
                 )
             elif kind == "answer":
                 events.append(StreamEvent("answer", text=text))
 
-    while True:
-        cmds = control.take()
-        if cmds.cancel:
-            yield finish("cancelled")
-            return
-        if cmds.extend_tokens and (note := budget.extend(cmds.extend_tokens)):
-            stats.budget_tokens = budget.budget
-            yield budget_event(note)
-        if cmds.wrap_up and splitter.state is not ThinkState.ANSWER:
-            budget.request_wrap_up()
-        n_past = backend.n_past
-        if n_past >= n_ctx:
-            yield finish("context_full")
-            return
-        if splitter.state is ThinkState.THINKING and not budget.wrapped and n_past + reserve >= n_ctx:
-            budget.request_wrap_up(forced=True)
+    def budget_event(self, note: str) -> StreamEvent:
+        return StreamEvent(
+            "budget",
+            note=note,
+            thinking_tokens=self.stats.thinking_tokens,
+            budget_tokens=self.budget.budget,  # type: ignore[arg-type]
+        )
 
-        token = backend.sample()
-        if stats.ttft_s is None:
-            stats.ttft_s = time.perf_counter() - t_start
+    def inject(self, pending: list[int], text: str) -> bool:
+        """Add the tokens of `text` to `pending` (one batch); False when the context cannot hold them."""
+        extra = self.backend.tokenize(text)
+        if self.backend.n_past + len(pending) + len(extra) > self.n_ctx:
+            return False
+        pending.extend(extra)
+        self.stats.forced_tokens += len(extra)
+        return True
 
-        if backend.is_stop(token):
-            if splitter.state is not ThinkState.THINKING or closed_on_stop:
-                yield finish("answered")
-                return
-            # The model ended its turn inside <think>: keep thinking below the minimum, else close and answer.
-            pending: list[int] = []
-            if not budget.close_allowed(stats.thinking_tokens):
-                if not inject(pending, MIN_THINKING_TEXT):
-                    yield finish("context_full")
-                    return
-                budget.waited()
-                yield budget_event("min_thinking")
-                events: list[StreamEvent] = []
-                route(splitter.feed(MIN_THINKING_TEXT), events)
-                yield from events
-            else:
-                closed_on_stop = True
-                if not inject(pending, close_text):
-                    yield finish("context_full")
-                    return
-                yield StreamEvent(
-                    "status", text="the model stopped inside its thinking; asking for the answer"
-                )
-                splitter.feed(close_text)
-                budget.wrap_up_now()
-            backend.eval(pending)
-            stats.evaluated_tokens += len(pending)
-            continue
+    def evaluate(self, pending: list[int]) -> None:
+        self.backend.eval(pending)
+        self.stats.evaluated_tokens += len(pending)
 
-        sampled += 1
-        text = decoder.decode(backend.piece(token))
-        thinking_before = splitter.state is ThinkState.THINKING
-        pending = [token]
-        stands = True  # False when an early </think> was rolled back with this token
-        events = []
-        if recent is not None:
-            recent.append((n_past, text))
-        pieces = splitter.feed(text) if text else ()
-        early = -1
-        for i, (kind, _) in enumerate(pieces):
-            if kind == "close" and not budget.close_allowed(stats.thinking_tokens):
-                early = i
+    def roll_back_close(self) -> list[int]:
+        """Roll the KV cache back to the token where an early `</think>` began; return the tokens to re-add
+        (the text of that token before the tag), the splitter back inside thinking."""
+        recent = self.recent
+        assert recent is not None
+        joined = ""
+        starts: list[tuple[int, int, str]] = []  # (n_past, offset in joined, text)
+        for n_past, text in recent:
+            starts.append((n_past, len(joined), text))
+            joined += text
+        at = joined.rfind(self.close_tag)
+        keep = ""
+        cut = starts[-1][0]
+        for n_past, offset, text in starts:
+            if offset <= at < offset + len(text) or (at < 0 and n_past == cut):
+                cut = n_past
+                keep = text[: max(0, at - offset)]
                 break
-            if kind == "open" and budget.wrapped:
-                budget.reopen()
-        if early >= 0:  # </think> before the minimum: take it back and think on
-            route(pieces[:early], events)
-            pending = _undo_close(backend, splitter, recent, chat.think_close)
-            stats.forced_tokens += len(pending)
-            stands = False
-            decoder.reset()
-            if not inject(pending, MIN_THINKING_TEXT):
-                yield from events
-                yield finish("context_full")
-                return
-            budget.waited()
-            events.append(budget_event("min_thinking"))
-            route(splitter.feed(MIN_THINKING_TEXT), events)
-            text = ""
-            sampled -= 1
-        else:
-            if thinking_before or splitter.state is ThinkState.THINKING:
-                stats.thinking_tokens += 1
-            else:
-                stats.answer_tokens += 1
-            route(pieces, events)
-        stop: StopReason | None = None
-        if splitter.state is ThinkState.THINKING and text:
-            loop = think_loops.feed(text) if think_loops else None
-            if loop:
-                events.append(StreamEvent("loop", text=loop))
-                step = budget.wrap_up_now()
-            else:
-                step = budget.step(stats.thinking_tokens, text)
-            for note in step.notes:
-                events.append(budget_event(note))
-            if step.wrap_up:
-                if inject(pending, wrap_text):
-                    route(splitter.feed(wrap_text), events)
-                else:
-                    stop = "context_full"
-        elif splitter.state is ThinkState.ANSWER and stands:
-            if answer_loops and text and (loop := answer_loops.feed(text)):
-                events.append(StreamEvent("loop", text=loop))
-                stop = "loop"
-            else:
-                verdict = answer.step(stats.answer_tokens, text)
-                if verdict == "force_boxed":
-                    events.append(budget_event("forced_answer"))
-                    stats.budget_hit = True
-                    if inject(pending, FORCED_ANSWER_TEXT):
-                        answer.forced()
-                        events.append(StreamEvent("answer", text=FORCED_ANSWER_TEXT))
-                    else:
-                        stop = "context_full"
-                elif verdict == "close_box":
-                    stop = "answered" if inject(pending, "}") else "context_full"
-                    if stop == "answered":
-                        events.append(StreamEvent("answer", text="}"))
-                elif verdict == "stop":
-                    stop = "answered" if answer.forcing else "budget_exhausted"
-        backend.eval(pending)
-        stats.evaluated_tokens += len(pending)
-        yield from events
-        if stop:
-            yield finish(stop)
-            return
-        if sampled % _CHECK_EVERY == 0 and sampled:
-            now = time.perf_counter()
-            if settings.thinking_time_s is not None and not budget.wrapped and now > t_decode:
-                budget.set_rate(sampled / (now - t_decode))
-            if now >= next_stats:
-                next_stats = now + STATS_EVERY_S
-                spent = now - t_decode
-                stats.decode_tok_s = sampled / spent if spent > 0 else None
-                stats.budget_tokens = budget.budget
-                stats.total_s = now - t_start
-                yield StreamEvent("stats", stats=replace(stats))
+        self.backend.rollback(cut)
+        self.splitter.revert_close()
+        recent.clear()
+        return self.backend.tokenize(keep) if keep else []
 
+    def check_clock(self) -> StreamEvent | None:
+        """Every few tokens: feed the measured rate to a time budget; now and then a running `stats` event."""
+        now = time.perf_counter()
+        stats, spent = self.stats, now - self.t_decode
+        if self.settings.thinking_time_s is not None and not self.budget.wrapped and now > self.t_decode:
+            self.budget.set_rate(self.sampled / spent)
+        if now < self.next_stats:
+            return None
+        self.next_stats = now + STATS_EVERY_S
+        stats.decode_tok_s = self.sampled / spent if spent > 0 else None
+        stats.budget_tokens = self.budget.budget
+        stats.total_s = now - self.t_start
+        return StreamEvent("stats", stats=replace(stats))
 
-def _undo_close(
-    backend: TokenBackend, splitter: ThinkSplitter, recent: deque[tuple[int, str]] | None, close_tag: str
-) -> list[int]:
-    """Roll the KV cache back to the token where an early `</think>` began; return the tokens to re-add
-    (the text of that token before the tag), the splitter back inside thinking."""
-    assert recent is not None
-    joined = ""
-    starts: list[tuple[int, int, str]] = []  # (n_past, offset in joined, text)
-    for n_past, text in recent:
-        starts.append((n_past, len(joined), text))
-        joined += text
-    at = joined.rfind(close_tag)
-    keep = ""
-    cut = starts[-1][0]
-    for n_past, offset, text in starts:
-        if offset <= at < offset + len(text) or (at < 0 and n_past == cut):
-            cut = n_past
-            keep = text[: max(0, at - offset)]
-            break
-    backend.rollback(cut)
-    splitter.revert_close()
-    recent.clear()
-    return backend.tokenize(keep) if keep else []
+    def finish(self, reason: StopReason) -> StreamEvent:
+        """The `done` event: final timings and counts."""
+        tail = self.decoder.decode(b"", final=True)
+        if tail:
+            self.splitter.feed(tail)  # a dangling partial character; nothing useful to stream
+        stats, now = self.stats, time.perf_counter()
+        stats.total_s = now - self.t_start
+        spent = now - self.t_decode
+        stats.decode_tok_s = self.sampled / spent if self.sampled and spent > 0 else None
+        stats.budget_tokens = self.budget.budget
+        stats.budget_hit = stats.budget_hit or self.budget.hit
+        truncated = self.splitter.truncated and self.splitter.opened > 0
+        return StreamEvent("done", stop_reason=reason, stats=stats, truncated_thinking=truncated)

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from engine_checks import assert_no_token_twice
+from engine_checks import assert_no_token_twice, llama_evaluated
 
 from vibelocal.engine.control import TurnControl
 from vibelocal.engine.llama import LlamaEngine, load
@@ -148,6 +148,7 @@ def test_without_a_manifest_the_gguf_template_renders_in_the_sandbox(smollm2_pat
 
 
 def test_a_plain_answer_without_thinking(engine):
+    before = llama_evaluated(engine)
     events, thinking, answer, stats = collect(
         engine.stream(
             [ChatMessage("user", "What is the capital of France?")], settings(max_thinking_tokens=0)
@@ -157,10 +158,11 @@ def test_a_plain_answer_without_thinking(engine):
     assert answer.strip() and thinking == ""
     assert stats.thinking_tokens == 0 and stats.answer_tokens > 0
     assert stats.seed == 7 and stats.ttft_s is not None and stats.decode_tok_s
-    assert_no_token_twice(stats)
+    assert_no_token_twice(engine, before, stats)
 
 
 def test_budget_64_holds_without_reprocessing(engine):
+    before = llama_evaluated(engine)
     events, thinking, answer, stats = collect(engine.stream(STORY, settings(max_thinking_tokens=64)))
     assert "wrap_up" in budget_notes(events) and "warning" in budget_notes(events)
     assert 64 <= stats.thinking_tokens <= 64 + GRACE
@@ -168,12 +170,13 @@ def test_budget_64_holds_without_reprocessing(engine):
     assert "Considering the limited time by the user" in thinking
     assert answer.strip()
     assert stats.forced_tokens > 0
-    assert_no_token_twice(stats)
+    assert_no_token_twice(engine, before, stats)
     assert not events[-1].truncated_thinking
 
 
 def test_extend_from_another_thread(engine):
     control = TurnControl()
+    before = llama_evaluated(engine)
 
     def on_event(ev: StreamEvent) -> None:
         if ev.kind == "thinking" and ev.thinking_tokens == 20:
@@ -184,12 +187,16 @@ def test_extend_from_another_thread(engine):
     assert len(extended) == 1 and extended[0].budget_tokens == 164
     assert stats.budget_tokens == 164
     wrap = [e for e in events if e.kind == "budget" and e.note == "wrap_up"]
-    assert not wrap or wrap[0].thinking_tokens >= 164  # the old cap of 64 no longer applies
-    assert_no_token_twice(stats)
+    assert (
+        len(wrap) == 1 and 164 <= wrap[0].thinking_tokens <= 164 + GRACE
+    )  # the old cap of 64 no longer applies
+    assert stats.budget_hit and stats.thinking_tokens > 164
+    assert_no_token_twice(engine, before, stats)
 
 
 def test_wrap_up_now_from_another_thread(engine):
     control = TurnControl()
+    before = llama_evaluated(engine)
 
     def on_event(ev: StreamEvent) -> None:
         if ev.kind == "thinking" and ev.thinking_tokens == 12:
@@ -202,11 +209,12 @@ def test_wrap_up_now_from_another_thread(engine):
     assert len(wrap) == 1 and 12 <= wrap[0].thinking_tokens <= 12 + GRACE + 1
     assert not stats.budget_hit  # the user asked; no budget was hit
     assert answer.strip()
-    assert_no_token_twice(stats)
+    assert_no_token_twice(engine, before, stats)
 
 
 def test_cancel_stops_within_one_token(engine):
     control = TurnControl()
+    before = llama_evaluated(engine)
     seen: list[int] = []
 
     def on_event(ev: StreamEvent) -> None:
@@ -221,7 +229,7 @@ def test_cancel_stops_within_one_token(engine):
     assert events[-1].stop_reason == "cancelled"
     assert events[-1].truncated_thinking
     assert stats.thinking_tokens == 5 and answer == ""
-    assert_no_token_twice(stats)
+    assert_no_token_twice(engine, before, stats)
 
 
 def test_cancel_before_and_during_the_prompt(engine):
@@ -242,11 +250,12 @@ def test_cancel_before_and_during_the_prompt(engine):
     assert stats.prompt_tokens > 2500
     assert stats.evaluated_tokens < stats.prompt_tokens - stats.cached_tokens  # llama_decode was aborted
     # the engine is still usable, and the aborted prompt leaves nothing stale behind
+    before = llama_evaluated(engine)
     _, _, answer, stats = collect(
         engine.stream(STORY[:1], settings(max_thinking_tokens=0, max_answer_tokens=8))
     )
     assert answer.strip()
-    assert_no_token_twice(stats)
+    assert_no_token_twice(engine, before, stats)
 
 
 def test_two_turn_chat_evaluates_only_the_new_tokens(engine):
@@ -254,6 +263,7 @@ def test_two_turn_chat_evaluates_only_the_new_tokens(engine):
     s = settings(max_thinking_tokens=0, max_answer_tokens=16)
     _, _, answer1, stats1 = collect(engine.stream(first, s))
     second = [*first, ChatMessage("assistant", answer1), ChatMessage("user", "Name another one.")]
+    before = llama_evaluated(engine)
     _, _, answer2, stats2 = collect(engine.stream(second, s))
 
     p1 = engine.prompt_tokens(first, s)
@@ -262,12 +272,13 @@ def test_two_turn_chat_evaluates_only_the_new_tokens(engine):
     header = engine.prompt_tokens(first, GenerationSettings(max_thinking_tokens=None))
     assert stats2.cached_tokens == common >= len(header)  # all of turn 1's prompt but its empty think block
     assert stats2.evaluated_tokens - stats2.answer_tokens - stats2.forced_tokens == len(p2) - common
-    assert_no_token_twice(stats2)
+    assert_no_token_twice(engine, before, stats2)
 
     # the same conversation again: everything but the last prompt token is reused
+    before = llama_evaluated(engine)
     _, _, _, stats3 = collect(engine.stream(second, s))
     assert stats3.cached_tokens == len(p2) - 1
-    assert_no_token_twice(stats3)
+    assert_no_token_twice(engine, before, stats3)
 
 
 def test_a_prompt_longer_than_the_context(engine):
@@ -324,3 +335,27 @@ def test_greedy_output_matches_the_bare_binding(engine, smollm2_path):
         assert answer == bare.detokenize(out).decode("utf-8", "replace").lstrip()
     finally:
         bare.close()
+
+
+def test_the_accounting_check_reads_llama_cpp_and_sees_a_token_decoded_twice(engine, monkeypatch):
+    """A bug that decodes a token a second time leaves the turn's own counts as they were; llama.cpp's
+    counters, which assert_no_token_twice reads, see it."""
+    from vibelocal.engine.llama import runtime
+
+    real_eval = runtime._LlamaBackend.eval
+    redone: list[list[int]] = []
+
+    def eval_one_twice(self, tokens: list[int]) -> None:
+        real_eval(self, tokens)
+        if not redone:  # the first generated token: take it back and decode it again
+            redone.append(tokens)
+            self.rollback(self.n_past - len(tokens))
+            real_eval(self, tokens)
+
+    monkeypatch.setattr(runtime._LlamaBackend, "eval", eval_one_twice)
+    before = llama_evaluated(engine)
+    _, _, answer, stats = collect(engine.stream(STORY, settings(max_thinking_tokens=0, max_answer_tokens=8)))
+    assert redone and answer.strip()
+    with pytest.raises(AssertionError, match="llama.cpp decoded"):
+        assert_no_token_twice(engine, before, stats)
+    assert llama_evaluated(engine) - before == stats.evaluated_tokens + len(redone[0])

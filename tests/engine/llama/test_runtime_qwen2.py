@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from engine_checks import assert_no_token_twice
+from engine_checks import assert_no_token_twice, llama_evaluated
 
+from vibelocal.engine import turn
 from vibelocal.engine.llama import LlamaEngine, load
 from vibelocal.types import ChatMessage, GenerationSettings, InstalledModel, Plan, StreamEvent
 
@@ -103,6 +104,7 @@ def greedy(**kw) -> GenerationSettings:
 
 
 def run(engine, settings, messages=ASK):
+    before = llama_evaluated(engine)
     events = list(engine.stream(messages, settings))
     assert events[-1].kind == "done" and sum(e.kind == "done" for e in events) == 1
     thinking = "".join(e.text for e in events if e.kind == "thinking")
@@ -111,7 +113,7 @@ def run(engine, settings, messages=ASK):
         assert "<think>" not in text and "</think>" not in text
     stats = events[-1].stats
     assert stats is not None
-    assert_no_token_twice(stats)
+    assert_no_token_twice(engine, before, stats)
     return events, thinking, answer, stats
 
 
@@ -150,14 +152,19 @@ def test_no_think_tag_is_all_answer(engine, scripted):
     assert thinking == "" and answer == "The answer is 42." and stats.thinking_tokens == 0
 
 
-def test_a_long_trace_streams_exactly(engine, scripted):
+def test_a_long_trace_streams_exactly(engine, scripted, monkeypatch):
+    monkeypatch.setattr(turn, "STATS_EVERY_S", 0.0)  # a running stats event at every clock check (16 tokens)
     body = sentences(110)
     scripted.set(think=f"<think>\n{body}</think>\n\n\\boxed{{42}}")
     events, thinking, answer, stats = run(engine, greedy())
     assert stats.thinking_tokens > 2000
     assert thinking == body and answer == "\\boxed{42}"
     assert events[-1].stop_reason == "answered"
-    assert any(e.kind == "stats" for e in events) or stats.total_s < 1.0
+    running = [e.stats for e in events if e.kind == "stats"]
+    decoded = stats.thinking_tokens + stats.answer_tokens
+    assert len(running) == decoded // 16
+    assert [s.thinking_tokens + s.answer_tokens for s in running] == list(range(16, decoded + 1, 16))
+    assert all(s.decode_tok_s and s.total_s > 0 for s in running)
 
 
 def test_budget_wraps_up_at_a_sentence_end_and_answers_from_the_cache(engine, scripted):

@@ -19,17 +19,8 @@ from vibelocal.types import (
     Plan,
 )
 
-_KV_TYPES = {
-    "f32": 0,
-    "f16": 1,
-    "q4_0": 2,
-    "q4_1": 3,
-    "q5_0": 6,
-    "q5_1": 7,
-    "q8_0": 8,
-    "iq4_nl": 20,
-    "bf16": 30,
-}
+_KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
+"""ggml type ids of the KV cache types the `kv_cache_type` setting allows (config.py)."""
 _PROBE_TEXT = "1, 2, 3, 4, 5, 6,"
 _PROBE_TOKENS = 8
 

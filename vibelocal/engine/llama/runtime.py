@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from vibelocal.engine import prompt as prompts
 from vibelocal.engine.control import TurnControl
 from vibelocal.engine.llama.logs import last_error_line, log_mark
-from vibelocal.engine.turn import decode_turn
+from vibelocal.engine.turn import TurnLoop
 from vibelocal.types import (
     ChatFormat,
     ChatMessage,
@@ -211,9 +211,10 @@ class LlamaEngine:
             return
         backend = _LlamaBackend(self, self._sampler(settings, seed))
         try:
-            for event in decode_turn(
+            loop = TurnLoop(
                 backend, settings, control, stats, chat=self.chat, t_start=t_start, rate_hint=self._rate
-            ):
+            )
+            for event in loop.run():
                 if event.kind == "done" and stats.decode_tok_s:
                     self._rate = stats.decode_tok_s
                 yield event
