@@ -30,8 +30,10 @@ def build_report(
 ) -> dict[str, Any]:
     """Everything doctor prints, as the documented `--json` object (docs/doctor.md)."""
     from vibelocal.config import load_settings
+    from vibelocal.placement.build import reinstall_commands
     from vibelocal.placement.planner import make_plan, plan_for_model, quant_fits
-    from vibelocal.placement.probe import load_profile, models_dir, probe, reinstall_commands
+    from vibelocal.placement.probe import models_dir, probe
+    from vibelocal.placement.profile import load_profile
     from vibelocal.session import Session
 
     settings = load_settings({"ctx": ctx, "model": model})

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from vibelocal.config import Settings, parse_budget
 from vibelocal.errors import UsageError
 from vibelocal.models.gguf import GgufInfo
+from vibelocal.placement.build import reinstall_commands
 from vibelocal.placement.memory import (
     CTX_FLOOR,
     CTX_LADDER,
@@ -28,7 +29,6 @@ from vibelocal.placement.memory import (
     shape_from_gguf,
     shape_from_spec,
 )
-from vibelocal.placement.probe import reinstall_commands
 from vibelocal.types import GpuInfo, HardwareProfile, InstalledModel, MemoryBreakdown, ModelSpec, Plan
 from vibelocal.units import format_bytes
 
