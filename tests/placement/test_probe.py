@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from vibelocal.placement.probe import metal_working_set, models_dir, probe
+from vibelocal.placement.probe import metal_working_set, probe
 
 GiB = 1024**3
 
@@ -33,12 +33,6 @@ def test_probe_never_imports_llama_cpp():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
-
-
-def test_models_dir_follows_hf_variables(tmp_path):
-    assert models_dir({"HF_HUB_CACHE": str(tmp_path / "c")}) == tmp_path / "c"
-    assert models_dir({"HF_HOME": str(tmp_path / "h")}) == tmp_path / "h" / "hub"
-    assert models_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "huggingface" / "hub"
 
 
 def test_metal_working_set_is_two_thirds_to_three_quarters():

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from vibelocal.models.store import hf_cache_dir
 from vibelocal.paths import Paths
 from vibelocal.placement.build import LlamaBuildInfo, cpu_features, read_build_info
 from vibelocal.types import GpuInfo, HardwareProfile
@@ -31,17 +32,6 @@ def _cpu_name() -> str:
     except (OSError, subprocess.SubprocessError):
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def models_dir(environ: dict[str, str] | None = None) -> Path:
-    """Where downloaded models live: the Hugging Face hub cache (HF_HUB_CACHE, HF_HOME aware)."""
-    env = os.environ if environ is None else environ
-    if env.get("HF_HUB_CACHE"):
-        return Path(env["HF_HUB_CACHE"]).expanduser()
-    if env.get("HF_HOME"):
-        return Path(env["HF_HOME"]).expanduser() / "hub"
-    xdg = env.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "huggingface" / "hub"
 
 
 def _free_disk(path: Path) -> int | None:
@@ -100,7 +90,7 @@ def probe(paths: Paths | None = None) -> HardwareProfile:
     """Describe this machine as llama.cpp will see it. Never invents a GPU; fast (well under a second)."""
     import psutil
 
-    del paths  # models live in the hub cache, located by models_dir(); kept for the session's call shape
+    del paths  # models live in the hub cache, where downloads go (hf_cache_dir); kept for the call shape
     os_name, arch = platform.system(), platform.machine().lower()
     arch = {"amd64": "x86_64", "aarch64": "arm64"}.get(arch, arch)
     vm = psutil.virtual_memory()
@@ -122,7 +112,7 @@ def probe(paths: Paths | None = None) -> HardwareProfile:
         cpu_features=cpu_features(build.system_info),
         ram_total_bytes=int(vm.total),
         ram_available_bytes=int(vm.available),
-        disk_free_bytes=_free_disk(models_dir()),
+        disk_free_bytes=_free_disk(hf_cache_dir()),
         on_battery=battery,
         gpus=build.gpus + _undriven_gpus(build, os_name, arch, int(vm.total)),
         build_backends=build.backends if build.found else ["cpu"],
