@@ -8,10 +8,15 @@ import subprocess
 import sys
 
 import pytest
+from hubserver import REPO, HubServer, manifest, write_manifest
 from testpaths import FIXTURES
 from typer.testing import CliRunner
 
 from vibelocal.cli import app
+from vibelocal.models import download
+from vibelocal.models.catalog import parse_ref
+from vibelocal.models.download import DownloadOptions
+from vibelocal.paths import get_paths
 
 PROFILES = FIXTURES / "profiles"
 PLAN_KEYS = {
@@ -38,12 +43,15 @@ def test_json_schema_on_this_machine():
     assert {"schema", "hardware", "model", "plan", "quants", "reasons", "warnings"} <= set(data)
     assert data["schema"] == 1
     assert data["hardware"]["source"] == "probe"
-    assert [g for g in data["hardware"]["gpus"] if g["usable_by_build"]] == []
+    usable = [g["backend"] for g in data["hardware"]["gpus"] if g["usable_by_build"]]
+    assert set(usable) <= set(data["hardware"]["build_backends"])
     plan = data["plan"]
     assert set(plan) >= PLAN_KEYS
     assert {"host_bytes", "device_bytes"} <= set(plan["memory"])
-    assert plan["fits"] is True and plan["backend"] == "cpu" and plan["n_gpu_layers"] == 0
-    assert plan["memory"]["device_bytes"] == 0 and plan["memory"]["host_bytes"] > 1024**3
+    assert plan["fits"] is True and plan["memory"]["host_bytes"] > 1024**3
+    assert plan["backend"] in [*usable, "cpu"]  # a GPU only when the build drives one (a CUDA or Metal build)
+    on_gpu = plan["backend"] != "cpu"
+    assert (plan["n_gpu_layers"] > 0) is on_gpu and (plan["memory"]["device_bytes"] > 0) is on_gpu
     assert data["reasons"] == plan["reasons"] and data["reasons"]
     assert {q["quant"] for q in data["quants"]} >= {"Q4_K_M", "Q8_0"}
     assert data["model"]["name"] == "vibethinker-3b" and data["model"]["installed"] is False
@@ -103,3 +111,45 @@ def test_corrupt_model_file_is_exit_5(tmp_path):
     out = _run("--model", str(bad))
     assert out.returncode == 5
     assert len(out.stderr.strip().splitlines()) == 1 and "not a GGUF" in out.stderr
+
+
+# --------------------------------------------------------------------------- the disk that is checked
+
+
+@pytest.mark.parametrize(
+    ("variable", "below"), [("HF_HUB_CACHE", ""), ("HUGGINGFACE_HUB_CACHE", ""), ("HF_HOME", "hub")]
+)
+def test_doctor_checks_the_disk_of_the_folder_downloads_use(
+    monkeypatch, tmp_path, smollm2_path, variable, below
+):
+    import psutil
+
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, str(tmp_path / "elsewhere"))
+    folder = tmp_path / "elsewhere" / below
+    folder.mkdir(parents=True)  # so each side measures the folder itself, not an existing parent
+    measured: dict[str, list[str]] = {"doctor": [], "pull": []}
+    real_disk_usage = psutil.disk_usage
+
+    def doctor_disk_usage(path: str):
+        measured["doctor"].append(path)
+        return real_disk_usage(path)
+
+    monkeypatch.setattr(psutil, "disk_usage", doctor_disk_usage)
+
+    def pull_free_bytes(path):
+        measured["pull"].append(str(path))
+        return 1 << 50
+
+    # the manifest first: the catalog caches each folder's manifests for the life of the process
+    catalog = write_manifest(manifest([REPO], smollm2_path.name, smollm2_path.stat().st_size))
+    report = json.loads(doctor("--json").stdout)
+    assert report["hardware"]["disk_free_bytes"] and report["models_dir"] == str(folder)
+    with HubServer() as hub:
+        hub.add_file(REPO, smollm2_path.name, smollm2_path)
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        options = DownloadOptions(free_bytes=pull_free_bytes, metadata_timeout_s=5)
+        model = download.pull(parse_ref("smol-test", catalog), quant=None, paths=get_paths(), options=options)
+    assert measured == {"doctor": [str(folder)], "pull": [str(folder)]}
+    assert model.path.is_relative_to(folder)

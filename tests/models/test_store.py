@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -181,12 +182,63 @@ def test_model_from_path_truncated_gguf_is_exit_5(smollm2_path, tmp_path):
 # --------------------------------------------------------------------------- the hub cache
 
 
-def test_hf_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+HUB_VARIABLES = (
+    "HF_HUB_CACHE",
+    "HUGGINGFACE_HUB_CACHE",
+    "HF_HOME",
+    "XDG_CACHE_HOME",
+    "HUGGINGFACE_CO_STAGING",
+)
+
+
+def hub_constants_cache() -> Path:
+    """HF_HUB_CACHE as the installed huggingface_hub computes it, from a fresh copy of its constants module."""
+    origin = importlib.util.find_spec("huggingface_hub.constants").origin
+    spec = importlib.util.spec_from_file_location("fresh_hub_constants", origin)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return Path(module.HF_HUB_CACHE)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"XDG_CACHE_HOME": "{tmp}/xdg"},
+        {"XDG_CACHE_HOME": "{tmp}/xdg", "HF_HOME": "{tmp}/home"},
+        {"HF_HOME": "~/hf-home"},
+        {"HF_HOME": "$ROOTDIR/home"},
+        {"HF_HOME": "{tmp}/home", "HUGGINGFACE_HUB_CACHE": "{tmp}/legacy"},
+        {"HF_HOME": "{tmp}/home", "HUGGINGFACE_HUB_CACHE": "{tmp}/legacy", "HF_HUB_CACHE": "$ROOTDIR/new"},
+        {"HF_HUB_CACHE": "~/hub"},
+    ],
+    ids=lambda env: "+".join(env) or "defaults",
+)
+def test_hf_cache_dir_resolves_as_huggingface_hub_does(monkeypatch, tmp_path, env):
+    for name in HUB_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("ROOTDIR", str(tmp_path / "root"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value.format(tmp=tmp_path))
+    assert hf_cache_dir() == hub_constants_cache()
+    assert hf_cache_dir().is_relative_to(tmp_path)
+
+
+def test_hf_cache_dir_is_read_on_every_call_and_ignores_empty_values(monkeypatch, tmp_path):
+    for name in HUB_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "h"))
     assert hf_cache_dir() == tmp_path / "h" / "hub"
+    monkeypatch.setenv("HUGGINGFACE_HUB_CACHE", str(tmp_path / "legacy"))
+    assert hf_cache_dir() == tmp_path / "legacy"
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "c"))
     assert hf_cache_dir() == tmp_path / "c"
-    assert hf_cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "huggingface" / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", "")  # empty counts as unset, not as the current directory
+    monkeypatch.setenv("HUGGINGFACE_HUB_CACHE", "")
+    monkeypatch.setenv("HF_HOME", "")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert hf_cache_dir() == tmp_path / "xdg" / "huggingface" / "hub"
 
 
 def test_cached_file_link_describe_and_delete(tmp_path):

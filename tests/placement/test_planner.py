@@ -17,7 +17,7 @@ from vibelocal.placement.planner import (
     shape_from_gguf,
     shape_from_spec,
 )
-from vibelocal.placement.probe import load_profile
+from vibelocal.placement.profile import load_profile
 from vibelocal.types import InstalledModel
 
 PROFILES = FIXTURES / "profiles"

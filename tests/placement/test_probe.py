@@ -1,26 +1,20 @@
-"""Hardware probe on this machine (real values, no invented GPU) and `--hardware` profile files."""
+"""The hardware probe: real values on this machine, GPUs usable only through the build, llama_cpp never imported."""
 
 from __future__ import annotations
 
-import json
+import os
 import subprocess
 import sys
 
 import pytest
-from testpaths import FIXTURES
 
-from vibelocal.errors import ExitCode, UsageError
-from vibelocal.placement.probe import (
-    cpu_features,
-    load_profile,
-    metal_working_set,
-    models_dir,
-    probe,
-    reinstall_commands,
-)
+from vibelocal.placement import probe as probe_module
+from vibelocal.placement.build import LlamaBuildInfo, read_build_info
+from vibelocal.placement.probe import metal_working_set, probe
+from vibelocal.types import GpuInfo
 
-PROFILES = FIXTURES / "profiles"
-GiB = 1024**3
+GiB, MiB = 1024**3, 1024**2
+GPU_BACKENDS = {"cuda", "metal", "vulkan", "rocm", "sycl"}
 
 
 def test_probe_on_this_machine_is_sane():
@@ -33,10 +27,54 @@ def test_probe_on_this_machine_is_sane():
     assert hw.disk_free_bytes is None or hw.disk_free_bytes > 0
     assert hw.cpu_name and hw.os and hw.arch
     assert "cpu" in hw.build_backends
-    # This machine has no GPU and a CPU-only build: the probe must not invent one.
-    assert [g for g in hw.gpus if g.usable_by_build] == []
     if hw.arch == "x86_64":
         assert "SSE3" in hw.cpu_features or "AVX" in hw.cpu_features
+
+
+def test_a_gpu_is_usable_only_through_a_backend_the_installed_build_reports():
+    """Holds on any machine and build: usable GPUs are the build's own devices, the others lack a backend."""
+    hw, build = probe(), read_build_info()
+    usable = [g for g in hw.gpus if g.usable_by_build]
+    assert all(g.backend in GPU_BACKENDS and g.backend in hw.build_backends for g in usable)
+    key = [(g.backend, g.name, g.memory_total_bytes) for g in usable]
+    assert key == [(g.backend, g.name, g.memory_total_bytes) for g in build.gpus]
+    assert all(g.backend not in hw.build_backends for g in hw.gpus if not g.usable_by_build)
+    if not GPU_BACKENDS & set(hw.build_backends):  # a CPU-only build drives no GPU, whatever the machine has
+        assert usable == []
+
+
+def fake_build(backends: list[str], gpus: list[GpuInfo]) -> LlamaBuildInfo:
+    info = LlamaBuildInfo()
+    info.found, info.backends, info.gpus = True, backends, gpus
+    return info
+
+
+@pytest.fixture
+def fake_nvidia_smi(tmp_path, monkeypatch):
+    """An nvidia-smi first on PATH that reports one 8 GiB card with 6 GiB free."""
+    if sys.platform == "win32":
+        pytest.skip("a shell script stands in for nvidia-smi")
+    exe = tmp_path / "bin" / "nvidia-smi"
+    exe.parent.mkdir()
+    exe.write_text("#!/bin/sh\necho 'Fake RTX, 8192, 6144'\n", encoding="utf-8")
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{exe.parent}:{os.environ.get('PATH', '')}")
+
+
+def test_with_a_cpu_only_build_an_nvidia_gpu_is_listed_but_not_usable(monkeypatch, fake_nvidia_smi):
+    monkeypatch.setattr(probe_module, "read_build_info", lambda: fake_build(["cpu"], []))
+    hw = probe()
+    assert hw.build_backends == ["cpu"]
+    assert not any(g.usable_by_build for g in hw.gpus)
+    cuda = [(g.name, g.memory_total_bytes, g.memory_free_bytes) for g in hw.gpus if g.backend == "cuda"]
+    assert cuda == [("Fake RTX", 8192 * MiB, 6144 * MiB)]
+
+
+def test_with_a_cuda_build_the_gpu_comes_from_the_build_once(monkeypatch, fake_nvidia_smi):
+    gpu = GpuInfo(backend="cuda", name="Fake RTX", memory_total_bytes=8 * GiB, memory_free_bytes=7 * GiB)
+    monkeypatch.setattr(probe_module, "read_build_info", lambda: fake_build(["cuda", "cpu"], [gpu]))
+    hw = probe()
+    assert [g for g in hw.gpus if g.backend == "cuda"] == [gpu] and gpu.usable_by_build
 
 
 def test_probe_never_imports_llama_cpp():
@@ -48,68 +86,6 @@ def test_probe_never_imports_llama_cpp():
     assert out.stdout.strip() == "False"
 
 
-def test_cpu_features_from_system_info():
-    info = "CPU : SSE3 = 1 | AVX = 1 | AVX2 = 1 | AVX512 = 0 | LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 | "
-    assert cpu_features(info) == ["SSE3", "AVX", "AVX2"]
-    assert cpu_features("Metal : EMBED_LIBRARY = 1 | CPU : NEON = 1 | ARM_FMA = 1 | DOTPROD = 1 |") == [
-        "NEON",
-        "ARM_FMA",
-        "DOTPROD",
-    ]
-    assert cpu_features("") == []
-
-
-def test_models_dir_follows_hf_variables(tmp_path):
-    assert models_dir({"HF_HUB_CACHE": str(tmp_path / "c")}) == tmp_path / "c"
-    assert models_dir({"HF_HOME": str(tmp_path / "h")}) == tmp_path / "h" / "hub"
-    assert models_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "huggingface" / "hub"
-
-
 def test_metal_working_set_is_two_thirds_to_three_quarters():
     assert metal_working_set(16 * GiB) == 16 * GiB * 2 // 3
     assert metal_working_set(64 * GiB) == 48 * GiB
-
-
-def test_reinstall_commands_name_the_backend():
-    cuda = reinstall_commands("cuda")
-    assert cuda[0] == "packaging/reinstall-backend.sh cuda"
-    assert 'CMAKE_ARGS="-DGGML_CUDA=on"' in cuda[1] and "llama-cpp-python==" in cuda[1]
-    assert "-DGGML_METAL=on" in reinstall_commands("metal")[1]
-    assert reinstall_commands("other") == []
-    assert len(reinstall_commands("rocm")) == 1 and "-DGGML_HIP=on" in reinstall_commands("rocm")[0]
-
-
-@pytest.mark.parametrize("path", sorted(PROFILES.glob("*.json")), ids=lambda p: p.stem)
-def test_every_fixture_profile_loads(path):
-    hw = load_profile(path)
-    assert hw.source == "profile"
-    assert hw.ram_total_bytes > 0
-
-
-def test_gpu_usability_follows_the_build_backends():
-    assert load_profile(PROFILES / "rtx4060_32gb.json").gpus[0].usable_by_build is True
-    assert load_profile(PROFILES / "nvidia_cpu_build.json").gpus[0].usable_by_build is False
-
-
-def _bad(tmp_path, content: str) -> str:
-    path = tmp_path / "bad.json"
-    path.write_text(content, encoding="utf-8")
-    with pytest.raises(UsageError) as err:
-        load_profile(path)
-    assert err.value.exit_code == ExitCode.USAGE
-    assert "\n" not in str(err.value)
-    return str(err.value)
-
-
-def test_bad_profiles_are_one_line_usage_errors(tmp_path):
-    good = json.loads((PROFILES / "intel_8gb_nogpu.json").read_text())
-    assert "not valid JSON" in _bad(tmp_path, "{nope")
-    assert "JSON object" in _bad(tmp_path, "[1, 2]")
-    assert "unknown key 'ram_gb'" in _bad(tmp_path, json.dumps({**good, "ram_gb": 8}))
-    missing = {k: v for k, v in good.items() if k != "ram_total_bytes"}
-    assert "ram_total_bytes" in _bad(tmp_path, json.dumps(missing))
-    assert "ram_available_bytes" in _bad(tmp_path, json.dumps({**good, "ram_available_bytes": 99 * GiB}))
-    gpu = {"backend": "tpu", "name": "x", "memory_total_bytes": 1, "memory_free_bytes": 1}
-    assert "gpus.0.backend" in _bad(tmp_path, json.dumps({**good, "gpus": [gpu]}))
-    with pytest.raises(UsageError, match="does not exist"):
-        load_profile(tmp_path / "missing.json")

@@ -30,8 +30,11 @@ def build_report(
 ) -> dict[str, Any]:
     """Everything doctor prints, as the documented `--json` object (docs/doctor.md)."""
     from vibelocal.config import load_settings
+    from vibelocal.models.store import hf_cache_dir
+    from vibelocal.placement.build import reinstall_commands
     from vibelocal.placement.planner import make_plan, plan_for_model, quant_fits
-    from vibelocal.placement.probe import load_profile, models_dir, probe, reinstall_commands
+    from vibelocal.placement.probe import probe
+    from vibelocal.placement.profile import load_profile
     from vibelocal.session import Session
 
     settings = load_settings({"ctx": ctx, "model": model})
@@ -66,7 +69,7 @@ def build_report(
     return {
         "schema": SCHEMA_VERSION,
         "hardware": hw.model_dump(mode="json"),
-        "models_dir": str(models_dir()),
+        "models_dir": str(hf_cache_dir()),
         "model": {
             "ref": parsed.display,
             "name": spec.name if spec is not None else None,

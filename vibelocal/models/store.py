@@ -189,14 +189,25 @@ def quant_from_name(name: str) -> str | None:
 # --------------------------------------------------------------------------- the Hugging Face cache
 
 
-def hf_cache_dir(environ: dict[str, str] | None = None) -> Path:
-    """The hub cache huggingface_hub uses, read now (HF_HUB_CACHE, HF_HOME, XDG_CACHE_HOME), not at import."""
-    env = os.environ if environ is None else environ
-    explicit = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE")
-    if explicit:
-        return Path(os.path.expandvars(explicit)).expanduser()
-    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
-    return Path(os.path.expandvars(home)).expanduser() / "hub"
+def hf_cache_dir() -> Path:
+    """The hub cache folder, resolved as huggingface_hub.constants resolves HF_HUB_CACHE, but on every call.
+
+    huggingface_hub fixes its constants when it is first imported; vibelocal reads the environment each time (tests
+    and long-lived sessions change it, and `vibelocal --help` never imports huggingface_hub) and passes the folder
+    explicitly to every hub call. The order is huggingface_hub's: HF_HUB_CACHE, then the legacy
+    HUGGINGFACE_HUB_CACHE, then $HF_HOME/hub, then $XDG_CACHE_HOME/huggingface/hub, then ~/.cache/huggingface/hub,
+    with `~` and `$VARS` expanded. One deliberate difference: a variable set to the empty string counts as unset
+    (huggingface_hub would put the cache in whatever the current directory is).
+    """
+    env = os.environ
+
+    def expand(path: str) -> str:
+        return os.path.expandvars(os.path.expanduser(path))
+
+    xdg = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    home = expand(env.get("HF_HOME") or os.path.join(xdg, "huggingface"))
+    hub = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
+    return Path(expand(hub))
 
 
 @dataclass(frozen=True)

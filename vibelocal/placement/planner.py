@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from vibelocal.config import Settings, parse_budget
 from vibelocal.errors import UsageError
 from vibelocal.models.gguf import GgufInfo
+from vibelocal.placement.build import reinstall_commands
 from vibelocal.placement.memory import (
     CTX_FLOOR,
     CTX_LADDER,
@@ -28,7 +29,6 @@ from vibelocal.placement.memory import (
     shape_from_gguf,
     shape_from_spec,
 )
-from vibelocal.placement.probe import reinstall_commands
 from vibelocal.types import GpuInfo, HardwareProfile, InstalledModel, MemoryBreakdown, ModelSpec, Plan
 from vibelocal.units import format_bytes
 
@@ -56,6 +56,16 @@ class Placement:
         if self.n_gpu > self.shape.n_layers:
             return "full_gpu"
         return "partial_gpu" if self.n_gpu > 0 else "cpu"
+
+    @property
+    def expected_tok_s(self) -> float | None:
+        """Decode speed, for a placement that fits."""
+        return self.tok_s if self.fits else None
+
+    @property
+    def expected_trace_s(self) -> float | None:
+        """Seconds to decode an 8k-token reasoning trace, for a placement that fits."""
+        return round(TRACE_TOKENS / self.tok_s, 1) if self.fits and self.tok_s else None
 
 
 def usable_gpu(hw: HardwareProfile) -> GpuInfo | None:
@@ -242,8 +252,8 @@ def quant_fits(spec: ModelSpec, hw: HardwareProfile, settings: Settings) -> list
                 n_gpu_layers=p.n_gpu,
                 host_bytes=p.host.total_bytes,
                 device_bytes=p.device.total_bytes,
-                expected_decode_tok_s=p.tok_s if p.fits else None,
-                expected_trace_s=round(TRACE_TOKENS / p.tok_s, 1) if p.fits and p.tok_s else None,
+                expected_decode_tok_s=p.expected_tok_s,
+                expected_trace_s=p.expected_trace_s,
             )
         )
     return rows
@@ -267,71 +277,17 @@ def _finish(
     losers: list[Placement] | None = None,
     passed_over: Placement | None = None,
 ) -> Plan:
-    shape, L = p.shape, p.shape.n_layers
-    reasons: list[str] = []
-    warnings: list[str] = list(p.notes)
-    avail = f"{format_bytes(hw.ram_available_bytes)} of RAM available"
-    if p.gpu is not None:
-        avail += f", {format_bytes(p.gpu.memory_free_bytes)} free on {p.gpu.name}"
-    if not p.fits:
-        reasons.append(f"nothing fits: {_need_line(p)}; {avail}")
-    elif passed_over is not None:
-        reasons.append(
-            f"{shape.quant}, the model's default quant: {passed_over.shape.quant} also fits but, not entirely on "
-            f"a GPU, decodes at about {passed_over.tok_s:.1f} tok/s instead of {p.tok_s:.1f}"
-        )
-    elif losers:
-        reasons.append(f"{shape.quant}, the best quality that fits: {_need_line(losers[-1])}; {avail}")
-    else:
-        reasons.append(f"fits: {_need_line(p)}; {avail}")
-    wanted = target_ctx(settings, shape.n_ctx_train)
-    if not p.fits:
-        reasons.append(f"context {p.n_ctx:,} tokens: the shortest worth planning, and still too much")
-    elif settings.ctx is not None:
-        reasons.append(f"context {p.n_ctx:,} tokens, as set")
-        if settings.ctx > shape.n_ctx_train:
-            warnings.append(
-                f"context {settings.ctx:,} is above the model's trained {shape.n_ctx_train:,}; capped"
-            )
-    elif p.n_ctx == shape.n_ctx_train and shape.n_ctx_train < 32768:
-        reasons.append(f"context {p.n_ctx:,} tokens: the most the model was trained for")
-    elif p.n_ctx >= wanted:
-        reasons.append(f"context {p.n_ctx:,} tokens: room for the thinking budget, the answer and the prompt")
-    else:
-        reasons.append(f"context {p.n_ctx:,} tokens: the longest that fits ({wanted:,} wanted)")
-    if p.fits and p.n_ctx < CTX_WANTED and shape.n_ctx_train >= CTX_WANTED:
-        warnings.append(f"context below {CTX_WANTED:,} tokens: long reasoning traces will be cut short")
-    if p.n_gpu > L:
-        reasons.append(f"all {L} layers and the output head on {p.gpu.name if p.gpu else 'the GPU'}")
-    elif p.n_gpu > 0:
-        reasons.append(
-            f"{p.n_gpu} of {L} layers on {p.gpu.name if p.gpu else 'the GPU'}; the rest do not fit there"
-        )
-    elif usable_gpu(hw) is None:
-        reasons.append("all layers on the CPU: no GPU this llama.cpp build can use")
-    else:
-        reasons.append("all layers on the CPU: not even one layer fits in the GPU's free memory")
-    reasons.append(f"{settings.threads or hw.cpu_cores_physical} threads: one per physical core")
-    reasons.append("flash attention on: it keeps the attention scratch small at long contexts")
-    if settings.kv_cache_type != "f16":
-        reasons.append(f"KV cache in {settings.kv_cache_type}, as set")
-    for gpu in hw.gpus:
-        if not gpu.usable_by_build or gpu.backend not in hw.build_backends:
-            cmds = reinstall_commands(gpu.backend)
-            how = f"; to use it: {' (or: '.join(cmds)}{')' * (len(cmds) - 1)}" if cmds else ""
-            warnings.append(f"{gpu.name} found, but this llama.cpp build has no {gpu.backend} backend{how}")
-    if hw.on_battery:
-        warnings.append("on battery: decoding is slower and drains it quickly")
-    if p.fits and p.tok_s < 5:
-        warnings.append(
-            f"expected {p.tok_s:.1f} tok/s: an 8k-token trace takes about {TRACE_TOKENS / p.tok_s / 60:.0f} min"
-        )
-    plan = Plan(
+    """The Plan for a chosen placement: its settings, a reason for each choice, and what the user should know."""
+    ctx_reason, ctx_warnings = _context_reason(p, settings)
+    reasons = [_quant_reason(p, hw, losers, passed_over), ctx_reason, _layers_reason(p, hw)]
+    reasons += _runtime_reasons(hw, settings)
+    warnings = [*p.notes, *ctx_warnings, *_machine_warnings(hw), *_speed_warnings(p)]
+    return Plan(
         fits=p.fits,
-        quant=shape.quant,
+        quant=p.shape.quant,
         backend=p.gpu.backend if p.gpu is not None and p.n_gpu > 0 else "cpu",
         n_gpu_layers=p.n_gpu,
-        n_layers=L,
+        n_layers=p.shape.n_layers,
         n_ctx=p.n_ctx,
         n_threads=settings.threads or hw.cpu_cores_physical,
         n_batch=N_BATCH,
@@ -341,12 +297,96 @@ def _finish(
         use_mmap=True,
         host=p.host,
         device=p.device,
-        expected_decode_tok_s=p.tok_s if p.fits else None,
+        expected_decode_tok_s=p.expected_tok_s,
         reasons=reasons,
         warnings=warnings,
         fit=p.fit,  # type: ignore[arg-type]
         gpu_name=p.gpu.name if p.gpu is not None else None,
-        n_ctx_train=shape.n_ctx_train,
-        expected_trace_s=round(TRACE_TOKENS / p.tok_s, 1) if p.fits and p.tok_s else None,
+        n_ctx_train=p.shape.n_ctx_train,
+        expected_trace_s=p.expected_trace_s,
     )
-    return plan
+
+
+def _quant_reason(
+    p: Placement, hw: HardwareProfile, losers: list[Placement] | None, passed_over: Placement | None
+) -> str:
+    """Why this quant: it fits (or nothing does), the better ones do not, or a better one is too slow."""
+    avail = f"{format_bytes(hw.ram_available_bytes)} of RAM available"
+    if p.gpu is not None:
+        avail += f", {format_bytes(p.gpu.memory_free_bytes)} free on {p.gpu.name}"
+    if not p.fits:
+        return f"nothing fits: {_need_line(p)}; {avail}"
+    if passed_over is not None:
+        return (
+            f"{p.shape.quant}, the model's default quant: {passed_over.shape.quant} also fits but, not entirely on "
+            f"a GPU, decodes at about {passed_over.tok_s:.1f} tok/s instead of {p.tok_s:.1f}"
+        )
+    if losers:
+        return f"{p.shape.quant}, the best quality that fits: {_need_line(losers[-1])}; {avail}"
+    return f"fits: {_need_line(p)}; {avail}"
+
+
+def _context_reason(p: Placement, settings: Settings) -> tuple[str, list[str]]:
+    """Why this context length, and warnings about it (capped at the trained length, too short for reasoning)."""
+    n_ctx, trained = p.n_ctx, p.shape.n_ctx_train
+    warnings: list[str] = []
+    if not p.fits:
+        reason = f"context {n_ctx:,} tokens: the shortest worth planning, and still too much"
+    elif settings.ctx is not None:
+        reason = f"context {n_ctx:,} tokens, as set"
+        if settings.ctx > trained:
+            warnings.append(f"context {settings.ctx:,} is above the model's trained {trained:,}; capped")
+    elif n_ctx == trained and trained < 32768:
+        reason = f"context {n_ctx:,} tokens: the most the model was trained for"
+    elif n_ctx >= (wanted := target_ctx(settings, trained)):
+        reason = f"context {n_ctx:,} tokens: room for the thinking budget, the answer and the prompt"
+    else:
+        reason = f"context {n_ctx:,} tokens: the longest that fits ({wanted:,} wanted)"
+    if p.fits and n_ctx < CTX_WANTED and trained >= CTX_WANTED:
+        warnings.append(f"context below {CTX_WANTED:,} tokens: long reasoning traces will be cut short")
+    return reason, warnings
+
+
+def _layers_reason(p: Placement, hw: HardwareProfile) -> str:
+    """Where the layers run: all on the GPU, split, or all on the CPU (and why not the GPU)."""
+    L, gpu_name = p.shape.n_layers, p.gpu.name if p.gpu else "the GPU"
+    if p.n_gpu > L:
+        return f"all {L} layers and the output head on {gpu_name}"
+    if p.n_gpu > 0:
+        return f"{p.n_gpu} of {L} layers on {gpu_name}; the rest do not fit there"
+    if usable_gpu(hw) is None:
+        return "all layers on the CPU: no GPU this llama.cpp build can use"
+    return "all layers on the CPU: not even one layer fits in the GPU's free memory"
+
+
+def _runtime_reasons(hw: HardwareProfile, settings: Settings) -> list[str]:
+    """Threads, flash attention and the KV cache type."""
+    reasons = [
+        f"{settings.threads or hw.cpu_cores_physical} threads: one per physical core",
+        "flash attention on: it keeps the attention scratch small at long contexts",
+    ]
+    if settings.kv_cache_type != "f16":
+        reasons.append(f"KV cache in {settings.kv_cache_type}, as set")
+    return reasons
+
+
+def _machine_warnings(hw: HardwareProfile) -> list[str]:
+    """GPUs this build cannot drive (with the rebuild that would), and running on battery."""
+    warnings = []
+    for gpu in hw.gpus:
+        if not gpu.usable_by_build or gpu.backend not in hw.build_backends:
+            cmds = reinstall_commands(gpu.backend)
+            how = f"; to use it: {' (or: '.join(cmds)}{')' * (len(cmds) - 1)}" if cmds else ""
+            warnings.append(f"{gpu.name} found, but this llama.cpp build has no {gpu.backend} backend{how}")
+    if hw.on_battery:
+        warnings.append("on battery: decoding is slower and drains it quickly")
+    return warnings
+
+
+def _speed_warnings(p: Placement) -> list[str]:
+    """A warning when decoding is slow enough that a reasoning trace takes minutes."""
+    if p.fits and p.tok_s < 5:
+        return [
+            f"expected {p.tok_s:.1f} tok/s: an 8k-token trace takes about {TRACE_TOKENS / p.tok_s / 60:.0f} min"
+        ]
+    return []
