@@ -21,7 +21,15 @@ def isolated_home(tmp_path_factory, monkeypatch) -> Path:
     for name in list(os.environ):
         if name.startswith("VIBELOCAL_") and name != "VIBELOCAL_HOME":
             monkeypatch.delenv(name, raising=False)
-    for name in ("HF_HUB_OFFLINE", "HF_ENDPOINT", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+    for name in (
+        "HF_HUB_OFFLINE",
+        "HF_ENDPOINT",
+        "HF_TOKEN",
+        "HUGGING_FACE_HUB_TOKEN",
+        "HF_HUB_CACHE",
+        "HUGGINGFACE_HUB_CACHE",
+        "XDG_CACHE_HOME",
+    ):
         monkeypatch.delenv(name, raising=False)
     return home
 

@@ -65,10 +65,11 @@ def test_turn_record_collects_a_turn():
     from vibelocal.types import ChatMessage, GenerationSettings
 
     record = TurnRecord()
-    engine = ScriptedEngine(Script("one two three four", "So \\boxed{7}."))
+    engine = ScriptedEngine(Script("one two. three four", "So \\boxed{7}."))
     for event in engine.stream([ChatMessage("user", "q")], GenerationSettings(max_thinking_tokens=2, seed=3)):
         record.add(event)
-    assert record.thinking.startswith("one two") and "limited time" in record.thinking
+    assert record.thinking.startswith("one two.") and "limited time" in record.thinking
+    assert "three" not in record.thinking  # the cap of 2 fell on a sentence end: wrapped up there
     assert record.answer == "So \\boxed{7}."
     assert record.final_answer("math") == "7"
     assert record.stop_reason == "answered" and record.budget_hit and record.stats.seed == 3

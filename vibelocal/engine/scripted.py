@@ -1,8 +1,10 @@
-"""A scripted engine: plays back fixed thinking and answer text with real budget/control semantics.
+"""A scripted engine: plays back fixed thinking and answer text through the real thinking budget.
 
 Front-end tests use it for determinism and the TUI benchmark uses it for a known token rate; it imports no
-inference library. The real engine is engine.LlamaEngine.
-It is a documented testing engine in the package: the rendering benchmark and front-end tests use it.
+inference library. The real engine is engine.llama.LlamaEngine. It ships in the package on purpose, as a
+documented testing engine: the rendering benchmark and the front-end tests drive the real UI with it. The
+thinking budget is the real `BudgetController` (cap, grace to the sentence end, warning, extend, wrap-up
+requests), so what a front end shows of a budget is what it shows with a model.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from vibelocal.engine.budget import WRAP_UP_TEXT
+from vibelocal.engine.budget import WRAP_UP_TEXT, BudgetController
 from vibelocal.engine.control import TurnControl
 from vibelocal.types import ChatMessage, EngineInfo, GenerationSettings, StreamEvent, TurnStats
 
@@ -86,8 +88,7 @@ class ScriptedEngine:
             seed=settings.seed,
         )
         stats.evaluated_tokens = stats.prompt_tokens
-        budget = settings.max_thinking_tokens
-        warned = False
+        budget = BudgetController(settings.max_thinking_tokens, grace=settings.grace_tokens)
 
         def finish(reason: str) -> StreamEvent:
             stats.total_s = time.perf_counter() - start
@@ -99,39 +100,37 @@ class ScriptedEngine:
             if stats.ttft_s is None:
                 stats.ttft_s = time.perf_counter() - start
 
-        think = pieces(script.thinking) if budget != 0 else []
+        def budget_event(note: str) -> StreamEvent:
+            return StreamEvent(
+                "budget", note=note, thinking_tokens=stats.thinking_tokens, budget_tokens=budget.budget
+            )
+
+        think = pieces(script.thinking) if settings.max_thinking_tokens != 0 else []
         for piece in think:
             cmds = control.take()
             if cmds.cancel:
                 yield finish("cancelled")
                 return
-            if cmds.extend_tokens and budget is not None:
-                budget += cmds.extend_tokens
-                warned = False
-                yield StreamEvent(
-                    "budget", note="extended", thinking_tokens=stats.thinking_tokens, budget_tokens=budget
-                )
-            if cmds.wrap_up or (budget is not None and stats.thinking_tokens >= budget):
-                stats.budget_hit = not cmds.wrap_up
-                yield StreamEvent(
-                    "budget", note="wrap_up", thinking_tokens=stats.thinking_tokens, budget_tokens=budget
-                )
-                yield StreamEvent("thinking", text=WRAP_UP_TEXT)
-                stats.forced_tokens += len(pieces(WRAP_UP_TEXT)) + 1
-                break
-            if budget and not warned and stats.thinking_tokens >= 0.9 * budget:
-                warned = True
-                yield StreamEvent(
-                    "budget", note="warning", thinking_tokens=stats.thinking_tokens, budget_tokens=budget
-                )
+            if cmds.extend_tokens and (note := budget.extend(cmds.extend_tokens)):
+                yield budget_event(note)
+            if cmds.wrap_up:
+                budget.request_wrap_up()
             self._tick()
             first_token()
             stats.thinking_tokens += 1
             stats.evaluated_tokens += 1
             yield StreamEvent(
-                "thinking", text=piece, thinking_tokens=stats.thinking_tokens, budget_tokens=budget
+                "thinking", text=piece, thinking_tokens=stats.thinking_tokens, budget_tokens=budget.budget
             )
-        stats.budget_tokens = budget
+            step = budget.step(stats.thinking_tokens, piece)
+            for note in step.notes:
+                yield budget_event(note)
+            if step.wrap_up:
+                yield StreamEvent("thinking", text=WRAP_UP_TEXT)
+                stats.forced_tokens += len(pieces(WRAP_UP_TEXT)) + 1
+                break
+        stats.budget_tokens = budget.budget
+        stats.budget_hit = budget.hit
         answer = pieces(script.answer)
         for piece in answer[: settings.max_answer_tokens]:
             if control.cancelled:

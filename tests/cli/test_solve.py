@@ -334,13 +334,13 @@ def test_code_problem_gets_the_code_suffix_and_the_last_block(monkeypatch, smoll
 
 
 def test_budget_exhausted_without_an_answer_exits_6_after_printing(monkeypatch, smollm2_path):
-    scripted(monkeypatch, smollm2_path, Script("a b c d e f g h", ""))
+    scripted(monkeypatch, smollm2_path, Script("a b c d. e f g h", ""))
     result = solve(str(PROBLEMS / "add.md"), "--model", str(smollm2_path), "--show-thinking", "--budget", "4")
     assert result.exit_code == 6
     assert (
-        "a b c d" in result.stderr
-        and "note: thinking budget reached (4/4 tokens): wrapping up" in result.stderr
-    )
+        "a b c d." in result.stderr and " e f" not in result.stderr
+    )  # the sentence ends at the cap: wrap there
+    assert "note: thinking budget reached (4/4 tokens): wrapping up" in result.stderr
     assert result.stderr.rstrip().endswith(
         "error: no answer: the model gave no answer text (try a larger --budget)"
     )
