@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from tui_helpers import ANSWER, THINKING, wait_for, wait_idle
 
-from vibelocal.engine.scripted import WRAP_UP_TEXT, Script, ScriptedEngine, pieces
+from vibelocal.engine.budget import WRAP_UP_TEXT
+from vibelocal.engine.scripted import Script, ScriptedEngine, pieces
 from vibelocal.history import History
 from vibelocal.paths import get_paths
 from vibelocal.tui.app import VibelocalApp

@@ -4,6 +4,7 @@
 - think.py: the `<think>` splitter, a pure state machine over decoded text;
 - budget.py: the thinking and answer budgets, pure state machines;
 - loops.py: repetition detection; prompt.py: chat templates; control.py: live commands from a front end;
+- contract.py: `ChatEngine`, what a front end needs from any engine;
 - scripted.py: `ScriptedEngine`, a deterministic ChatEngine for front-end tests and the rendering benchmark;
 - llama/: the only code that imports llama_cpp (load, decode, logs).
 

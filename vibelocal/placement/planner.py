@@ -1,7 +1,8 @@
 """Placement planner: pure arithmetic from (model, hardware, settings) to a Plan with reasons; no I/O.
 
-Memory and speed arithmetic lives in vibelocal/placement/memory.py; this module searches placements, picks the quant and
-context, and explains the choice. The only I/O is plan_for_model reading a GGUF header when the caller did not pass one.
+Memory and speed arithmetic lives in placement/memory.py; this module searches placements, picks the quant and
+context, and explains the choice. The only I/O is plan_for_model reading a GGUF header when the caller did not
+pass one.
 """
 
 from __future__ import annotations

@@ -126,8 +126,14 @@ class DownloadProgress(Message):
     def __init__(self, progress: Transfer) -> None:
         super().__init__()
         self.progress = progress
-        self.done = progress.downloaded_bytes
-        self.total = progress.total_bytes
+
+    @property
+    def done(self) -> int:
+        return self.progress.downloaded_bytes
+
+    @property
+    def total(self) -> int | None:
+        return self.progress.total_bytes
 
 
 class DownloadFinished(Message):

@@ -60,9 +60,8 @@ class LlamaEngine:
         self._vocab = llm._model.vocab
         self._logits_processor = logits_processor
         self.hook_error: BaseException | None = None
-        self._load_messages = list(
-            load_messages
-        )  # also sent as `status` events at the start of the first turn
+        # also sent as `status` events at the start of the first turn
+        self._load_messages = list(load_messages)
         self._busy = threading.Lock()
         self._pieces: dict[int, bytes] = {}
         self._piece_buf = ctypes.create_string_buffer(256)
