@@ -4,6 +4,8 @@ Two cases, runs alternating binding / engine so drift on a shared machine hits b
 - short answer: the SmolLM2-135M GGUF, greedy, the same prompt tokens, a few hundred answer tokens;
 - Python overhead: the decode loop replaying scripted tokens without a model, per 5,000-token window over
   40,000 tokens (it must stay flat: nothing per token may grow with the trace);
+- through the front end: `vibelocal solve --show-thinking --json` in a fresh process (thinking streamed to a
+  pipe, SmolLM2 starting inside `<think>`), its reported decode rate against the bare loop on the same model;
 - long trace: the tiny random-weight qwen2 GGUF with VibeThinker's tokenizer (tests/fixtures/tiny_qwen2.py),
   scripted varied reasoning text (a logits processor, the same one on both sides) for 8,000 thinking tokens,
   timed per 1,000-token window: the engine's last window must be no slower than the binding's.
@@ -183,6 +185,46 @@ def short_answer(threads: int, runs: int, n: int) -> list:
     return [(label, *(med(b_runs, e_runs, lambda r, c: rate(r[0], r[1], r[2], c), c) for c in (0, 1)))]
 
 
+def solve_rate(path: Path, threads: int, n: int, home: Path) -> float:
+    """`vibelocal solve` in a fresh process, thinking streamed to a pipe: its own decode rate (tokens/s)."""
+    import json
+    import subprocess
+
+    problem = home / "essay.md"
+    problem.write_text("Write a detailed essay about the history of the Roman Empire.\n", encoding="utf-8")
+    env = {**os.environ, "VIBELOCAL_HOME": str(home), "VIBELOCAL_THREADS": str(threads)}
+    env["VIBELOCAL_LOOP_DETECTION"] = "false"  # as in the short answer: the same tokens on both sides
+    cmd = [sys.executable, "-m", "vibelocal", "solve", str(problem), "--model", str(path), "--prefill-think"]
+    cmd += ["--budget", str(n), "--answer-budget", "16", "--seed", "1", "--temperature", "0"]
+    out = subprocess.run([*cmd, "--show-thinking", "--json"], capture_output=True, text=True, env=env)
+    if not out.stdout.strip():  # exit 6 (no answer) still prints the JSON; anything else is a real failure
+        raise SystemExit(f"vibelocal solve failed (exit {out.returncode}): {out.stderr.strip()[-300:]}")
+    return float(json.loads(out.stdout)["timings"]["decode_tok_s"])
+
+
+def front_end(threads: int, runs: int, n: int) -> tuple[float, float]:
+    """Median wall-clock decode rates: (bare binding, `vibelocal solve`), alternating runs."""
+    import tempfile
+
+    path = smollm2_path()
+    model = InstalledModel(path=path, size_bytes=path.stat().st_size, name="smollm2")
+    eng = load(model, plan_for(2048, threads), None, check_output=False)
+    settings = GenerationSettings(temperature=0.0, max_thinking_tokens=n, prefill_think=True, seed=1)
+    messages = [ChatMessage("user", "Write a detailed essay about the history of the Roman Empire.")]
+    prompt = eng.prompt_tokens(messages, settings)
+    b_runs, s_runs = [], []
+    with tempfile.TemporaryDirectory() as home:
+        for i in range(runs):
+            for side in ("binding", "solve") if i % 2 == 0 else ("solve", "binding"):
+                if side == "binding":
+                    k, first, end, _ = run_binding(eng, prompt, n, [], None)
+                    b_runs.append(rate(k, first, end, 0))
+                else:
+                    s_runs.append(solve_rate(path, threads, n, Path(home)))
+    eng.close()
+    return statistics.median(b_runs), statistics.median(s_runs)
+
+
 def med(b_runs, e_runs, fn, clock: int) -> tuple[float, float]:
     return statistics.median(fn(r, clock) for r in b_runs), statistics.median(fn(r, clock) for r in e_runs)
 
@@ -278,6 +320,7 @@ def main() -> int:
     ap.add_argument("--skip-short", action="store_true")
     ap.add_argument("--skip-long", action="store_true")
     ap.add_argument("--skip-overhead", action="store_true")
+    ap.add_argument("--skip-front-end", action="store_true")
     args = ap.parse_args()
     if not args.skip_overhead:
         per_window = python_overhead(40_000, 5_000)
@@ -285,6 +328,12 @@ def main() -> int:
             "vibelocal's own per-token work, no model (µs/token per 5,000-token window over 40,000 tokens):"
         )
         print("  " + "  ".join(f"{us:.1f}" for _, us in per_window))
+    if not args.skip_front_end:
+        bare, solve = front_end(args.threads, args.runs, args.short_tokens)
+        print(
+            f"through `vibelocal solve` ({args.threads} thread(s), median of {args.runs} alternating runs, wall):"
+        )
+        print(f"  binding {bare:.1f} tok/s, solve {solve:.1f} tok/s, ratio {solve / bare:.3f}")
     rows: list = []
     if not args.skip_short:
         rows += short_answer(args.threads, args.runs, args.short_tokens)
