@@ -40,3 +40,29 @@ def test_malformed_budgets_are_usage_errors(text):
         parse_budget(text)
     assert err.value.exit_code == 2
     assert "budget" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("9" * 400, "a number longer than 12 characters"),
+        ("9" * 400 + "s", "a number longer than 12 characters"),
+        ("9" * 400 + "k", "a number longer than 12 characters"),
+        ("10000001", "'10000001': more than 10,000,000 tokens"),
+        ("99999k", "'99999k': more than 10,000,000 tokens"),
+        ("86401s", "86,401s is more than a day (86,400s)"),
+        ("2000m", "120,000s is more than a day"),
+        (10**400, "more than 10,000,000 tokens"),
+    ],
+)
+def test_huge_budgets_are_one_line_usage_errors(text, fragment):
+    with pytest.raises(UsageError) as err:
+        parse_budget(text)
+    assert err.value.exit_code == 2
+    assert fragment in str(err.value)
+    assert len(str(err.value)) < 200  # the 400 digits are not echoed back
+
+
+def test_the_largest_budgets_are_accepted():
+    assert parse_budget("10000000").tokens == 10_000_000
+    assert parse_budget("1440m").seconds == 86_400.0

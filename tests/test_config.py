@@ -85,3 +85,34 @@ def test_save_settings_refuses_invalid_values():
     with pytest.raises(Exception):  # noqa: B017 - pydantic's ValidationError
         save_settings({"temperature": 9})
     assert not get_paths().config_file.exists()
+
+
+def test_a_config_that_is_not_utf8_names_the_file():
+    paths = get_paths()
+    paths.config_dir.mkdir(parents=True)
+    paths.config_file.write_bytes(b'model = "caf\xe9"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value) == f"{paths.config_file} is not UTF-8 text: invalid byte 0xe9 at offset 12"
+    assert err.value.exit_code == ExitCode.USAGE
+
+
+def test_a_config_that_is_a_fifo_is_refused_at_once():
+    import os
+
+    paths = get_paths()
+    paths.config_dir.mkdir(parents=True)
+    os.mkfifo(paths.config_file)
+    with pytest.raises(ConfigError, match=r"is a named pipe \(FIFO\), not a config file"):
+        load_settings()
+
+
+@pytest.mark.parametrize("seed", [2**32 - 1, 2**32, 10**400, -1])
+def test_seeds_outside_32_bits_are_refused(seed):
+    with pytest.raises(ConfigError, match="invalid setting 'seed' in the command line") as err:
+        load_settings({"seed": seed})
+    assert err.value.exit_code == ExitCode.USAGE
+
+
+def test_the_largest_seed_is_kept_as_given():
+    assert load_settings({"seed": 2**32 - 2}).seed == 4294967294

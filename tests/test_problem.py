@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 import pytest
 
@@ -105,7 +107,9 @@ def test_missing_file_and_directory(tmp_path):
 
 def test_huge_file_refused_before_reading(tmp_path):
     path = write(tmp_path, b"1+1=?\n" * 200_000)
-    with pytest.raises(BadInputError, match=r"is too large: 1\.2 MB \(the limit is 1\.0 MB\)"):
+    with pytest.raises(
+        BadInputError, match=r"is too large: 1,200,000 bytes \(the limit is 1,000,000 bytes\)"
+    ):
         read_problem(path)
     with pytest.raises(BadInputError, match="stdin is too large"):
         read_problem("-", stdin=io.BytesIO(b"x" * 2000), max_bytes=1000)
@@ -181,3 +185,83 @@ def test_ensure_fits_counts_tokens_against_the_context():
     )
     assert err.value.exit_code == ExitCode.BAD_INPUT
     assert generation_reserve(65536) == 1024
+
+
+def test_size_messages_give_exact_numbers(tmp_path):
+    path = write(tmp_path, b"x" * 1_000_001)
+    with pytest.raises(BadInputError, match=r"1,000,001 bytes \(the limit is 1,000,000 bytes\)"):
+        read_problem(path)
+    assert read_problem(write(tmp_path, b"x" * 1_000_000)).text == "x" * 1_000_000
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_special_files_are_refused_without_reading(tmp_path, special):
+    import os
+
+    path = tmp_path / "p.md"
+    if special == "fifo":
+        os.mkfifo(path)  # nobody writes: opening it for reading would block forever
+        expected = "is a named pipe (FIFO), not a problem file"
+    else:
+        path = Path(special)
+        expected = "is a character device, not a problem file"
+    with pytest.raises(BadInputError, match=re.escape(expected)) as err:
+        read_problem(path)
+    assert err.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_closed_stdin_is_one_line():
+    import sys
+
+    saved = sys.stdin
+    sys.stdin = None  # what Python sets when fd 0 is closed at start-up
+    try:
+        with pytest.raises(BadInputError, match="stdin is closed: cannot read a problem from it"):
+            read_problem("-")
+    finally:
+        sys.stdin = saved
+
+
+@pytest.mark.parametrize(
+    ("text", "warning"),
+    [
+        ("---\nkind: math\nanswer 5\n---\nWhat is 2+3?", "malformed front matter at line 3"),
+        ("---\nkind: math\nWhat is 2+3?\n", "malformed front matter at line 3"),
+    ],
+)
+def test_malformed_front_matter_is_warned_about(tmp_path, text, warning):
+    problem = read_problem(write(tmp_path, text.encode()))
+    assert problem.meta == {}
+    assert len(problem.warnings) == 1 and warning in problem.warnings[0]
+    assert "sent to the model as problem text" in problem.warnings[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "---\nkind: math\n---\nWhat is 2+3?",  # real front matter
+        "---\nSome prose that follows a rule.\n",  # a horizontal rule, then prose
+        "What is 2+3?\n---\nkind: math\n",  # not at the top
+    ],
+)
+def test_no_warning_for_front_matter_or_rules(tmp_path, text):
+    assert read_problem(write(tmp_path, text.encode())).warnings == ()
+
+
+def test_never_closed_front_matter_is_named():
+    from vibelocal.problem import malformed_front_matter
+
+    assert malformed_front_matter("---\nkind: math\nanswer: 5\n") == "front matter never closed with `---`"
+
+
+def test_the_ctx_hint_only_while_the_model_allows_more():
+    from vibelocal.problem import ensure_fits
+    from vibelocal.types import ChatMessage
+
+    messages = [ChatMessage("user", "word " * 5000)]
+    with pytest.raises(BadInputError) as below:
+        ensure_fits(messages, lambda t: len(t.split()), 4096, n_ctx_train=32768)
+    assert below.value.hint == "shorten it, or raise --ctx"
+    with pytest.raises(BadInputError) as capped:
+        ensure_fits(messages, lambda t: len(t.split()), 4096, n_ctx_train=4096)
+    assert capped.value.hint == "shorten it: 4096 tokens is already the model's trained context"

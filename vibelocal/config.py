@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vibelocal.errors import ConfigError, UsageError
+from vibelocal.files import read_capped
 from vibelocal.paths import Paths, get_paths
 
 if sys.version_info >= (3, 11):
@@ -20,6 +21,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ENV_PREFIX = "VIBELOCAL_"
+SEED_MAX = 2**32 - 2
+"""The largest seed: llama.cpp takes 32-bit seeds and reads 2**32 - 1 as "pick one at random"."""
 
 # --------------------------------------------------------------------------- the budget setting
 
@@ -30,6 +33,13 @@ PRESETS: dict[str, int | None] = {
     "high": 24576,
     "unlimited": None,
 }
+
+MAX_BUDGET_TOKENS = 10_000_000
+"""A token budget above this (far beyond any context) is a typo; `unlimited` says it plainly."""
+MAX_BUDGET_SECONDS = 86_400.0
+"""A time budget is at most a day."""
+_MAX_NUMBER_CHARS = 12
+"""Longer numbers are refused before any float or int conversion can overflow."""
 
 _TOKENS = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<k>[kK])?$")
 _TIME = re.compile(r"^(?:(?P<m>\d+(?:\.\d+)?)\s*m(?:in)?)?\s*(?:(?P<s>\d+(?:\.\d+)?)\s*s(?:ec)?)?$")
@@ -55,8 +65,13 @@ def parse_budget(text: str | int | None) -> BudgetSpec:
     if isinstance(text, int):
         if text < 0:
             raise UsageError(f"invalid budget {text}: must be 0 or more")
-        return BudgetSpec(str(text), text)
+        return BudgetSpec(str(text), _check_tokens(text, str(text) if text < 10**12 else "a huge number"))
     raw = text.strip().lower()
+    if any(len(n) > _MAX_NUMBER_CHARS for n in re.findall(r"[\d.]+", raw)):
+        raise UsageError(
+            f"invalid budget {_short(text)}: a number longer than {_MAX_NUMBER_CHARS} characters",
+            hint=f"the largest budgets are {MAX_BUDGET_TOKENS:,} tokens or 24h; or use unlimited",
+        )
     if raw in PRESETS:
         return BudgetSpec(raw, PRESETS[raw])
     if raw in {"none", "inf", "infinite", "unbounded"}:
@@ -65,15 +80,34 @@ def parse_budget(text: str | int | None) -> BudgetSpec:
         value = float(m["n"]) * (1024 if m["k"] else 1)
         if not m["k"] and "." in m["n"]:
             raise UsageError(f"invalid budget {text!r}: a token count is a whole number")
-        return BudgetSpec(raw, int(value))
+        return BudgetSpec(raw, _check_tokens(int(value), text))
     if raw and (m := _TIME.match(raw)) and (m["m"] or m["s"]):
         seconds = float(m["m"] or 0) * 60 + float(m["s"] or 0)
         if seconds <= 0:
             raise UsageError(f"invalid budget {text!r}: a time budget must be more than 0s")
+        if seconds > MAX_BUDGET_SECONDS:
+            raise UsageError(
+                f"invalid budget {text!r}: {seconds:,.0f}s is more than a day ({MAX_BUDGET_SECONDS:,.0f}s)",
+                hint="use unlimited for no limit",
+            )
         return BudgetSpec(raw, None, seconds)
     raise UsageError(
-        f"invalid budget {text!r}: use off, low, medium, high, unlimited, a token count (8000, 2k) or a time (90s, 2m)"
+        f"invalid budget {_short(text)}: use off, low, medium, high, unlimited, a token count (8000, 2k) or a time (90s, 2m)"
     )
+
+
+def _check_tokens(tokens: int, text: str) -> int:
+    if tokens > MAX_BUDGET_TOKENS:
+        raise UsageError(
+            f"invalid budget {_short(text)}: more than {MAX_BUDGET_TOKENS:,} tokens",
+            hint="use unlimited for no limit",
+        )
+    return tokens
+
+
+def _short(text: str) -> str:
+    """A value quoted for a message, cut to 40 characters."""
+    return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
 # --------------------------------------------------------------------------- settings
@@ -110,8 +144,9 @@ class Settings(BaseModel):
     top_k: int | None = Field(default=None, ge=0)
     """Top-k sampling, 0 for off; unset uses the manifest's (off)."""
 
-    seed: int | None = None
-    """Random seed; unset picks a fresh one per turn (and reports it)."""
+    seed: int | None = Field(default=None, ge=0, le=SEED_MAX)
+    """Random seed, 0 to 4294967294 (llama.cpp's seeds are 32-bit; 4294967295 means "random" there);
+    unset picks a fresh one per turn (and reports it)."""
 
     ctx: int | None = Field(default=None, ge=512)
     """Wanted context length in tokens; unset lets the planner choose (at least 16k where memory allows)."""
@@ -138,15 +173,25 @@ class Settings(BaseModel):
     """Never touch the network (like HF_HUB_OFFLINE=1): use only models already downloaded."""
 
 
+MAX_CONFIG_BYTES = 1_000_000
+"""config.toml is a few hundred bytes; a larger file (or a FIFO, a device) is refused before it is read."""
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
+    raw = read_capped(path, "config file", MAX_CONFIG_BYTES, ConfigError)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", hint="fix or delete the file") from exc
-    return data
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text: invalid byte 0x{raw[exc.start]:02x} at offset {exc.start}",
+            hint="TOML files are UTF-8; fix or delete the file",
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}", hint="fix or delete the file") from None
 
 
 def _read_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from vibelocal.errors import BadInputError
+from vibelocal.files import read_capped, read_stdin_capped
 from vibelocal.types import ChatMessage, ModelSpec
-from vibelocal.units import format_bytes
 
 ProblemKind = Literal["math", "code", "other"]
 KINDS: tuple[ProblemKind, ...] = ("math", "code", "other")
@@ -43,6 +43,8 @@ class Problem:
     kind: ProblemKind
     meta: dict[str, str] = field(default_factory=dict)
     source: str = "-"
+    warnings: tuple[str, ...] = ()
+    """What the reader noticed but did not refuse (malformed front matter sent as text)."""
 
 
 def read_problem(
@@ -60,6 +62,8 @@ def read_problem(
     raw = _read_stdin(stdin, max_bytes) if str(source) == "-" else _read_file(Path(source), max_bytes)
     text = decode_problem_bytes(raw, label)
     meta, body = split_front_matter(text)
+    odd = None if meta else malformed_front_matter(text)
+    warnings = (f"{label}: {odd}; it is sent to the model as problem text",) if odd else ()
     body = body.strip("\n")
     if not body.strip():
         if meta:
@@ -68,39 +72,19 @@ def read_problem(
     chosen = kind or meta.get("kind") or guess_kind(body)
     if chosen not in KINDS:
         raise BadInputError(f"{label}: unknown kind {chosen!r} in front matter; use math, code or other")
-    return Problem(text=body, kind=chosen, meta=meta, source=label)  # type: ignore[arg-type]
+    return Problem(text=body, kind=chosen, meta=meta, source=label, warnings=warnings)  # type: ignore[arg-type]
 
 
 def _read_file(path: Path, max_bytes: int) -> bytes:
-    try:
-        if path.is_dir():
-            raise BadInputError(f"{path} is a directory, not a problem file")
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise BadInputError(f"problem file not found: {path}") from None
-    except OSError as exc:
-        raise BadInputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if size > max_bytes:
-        raise BadInputError(
-            f"{path} is too large: {format_bytes(size)} (the limit is {format_bytes(max_bytes)})"
-        )
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(max_bytes + 1)
-    except OSError as exc:
-        raise BadInputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(raw) > max_bytes:  # grew while we looked, or a special file
-        raise BadInputError(f"{path} is too large: more than {format_bytes(max_bytes)}")
+    raw = read_capped(path, "problem file", max_bytes)
     if not raw:
         raise BadInputError(f"{path} is empty")
     return raw
 
 
 def _read_stdin(stdin: BinaryIO | None, max_bytes: int) -> bytes:
-    stream = stdin if stdin is not None else sys.stdin.buffer
-    raw = stream.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise BadInputError(f"stdin is too large: more than {format_bytes(max_bytes)}")
+    stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
+    raw = read_stdin_capped(stream, "a problem", max_bytes)
     if not raw:
         raise BadInputError("stdin is empty: pipe a problem in, or pass a file")
     return raw
@@ -161,6 +145,27 @@ def split_front_matter(text: str) -> tuple[dict[str, str], str]:
             return {}, text  # not front matter: a horizontal rule followed by prose
         meta[m["key"].lower()] = _unquote(m["value"])
     return {}, text  # never closed: a horizontal rule
+
+
+def malformed_front_matter(text: str) -> str | None:
+    """Why text that opens like front matter (`---`, then `key: value` lines) is not front matter, or None.
+
+    A `---` followed by prose is a horizontal rule and None; only a block with at least one `key: value`
+    line that then breaks or never closes is reported.
+    """
+    if not text.startswith("---\n"):
+        return None
+    keys = 0
+    for number, line in enumerate(text.split("\n")[1:], start=2):
+        if line.rstrip() in ("---", "..."):
+            return None
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if _META_LINE.match(stripped) is None:
+            return f"malformed front matter at line {number} (not `key: value`)" if keys else None
+        keys += 1
+    return "front matter never closed with `---`" if keys else None
 
 
 def _unquote(value: str) -> str:
@@ -248,14 +253,24 @@ def generation_reserve(n_ctx: int) -> int:
     return min(1024, n_ctx // 4)
 
 
-def ensure_fits(messages: Sequence[ChatMessage], count_tokens: Callable[[str], int], n_ctx: int) -> int:
-    """The prompt's token count; BadInputError (exit 3) when it leaves too little context to think in."""
+def ensure_fits(
+    messages: Sequence[ChatMessage],
+    count_tokens: Callable[[str], int],
+    n_ctx: int,
+    n_ctx_train: int | None = None,
+) -> int:
+    """The prompt's token count; BadInputError (exit 3) when it leaves too little context to think in.
+
+    The hint offers a larger --ctx only while the model's trained context (`n_ctx_train`) allows one.
+    """
     tokens = sum(count_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS for m in messages)
     limit = n_ctx - generation_reserve(n_ctx)
     if tokens > limit:
         raise BadInputError(
             f"the problem is too long: {tokens} tokens vs limit {limit} "
             f"(a {n_ctx}-token context, {n_ctx - limit} kept for thinking and the answer)",
-            hint="shorten it, or raise --ctx",
+            hint="shorten it, or raise --ctx"
+            if not n_ctx_train or n_ctx < n_ctx_train
+            else f"shorten it: {n_ctx} tokens is already the model's trained context",
         )
     return tokens

@@ -208,7 +208,7 @@ def test_bad_problem_inputs(tmp_path, smollm2_path):
         "binary.md": "is binary, not text (NUL byte at offset 6)",
         "utf16.md": "is UTF-16 (little-endian) text, not UTF-8",
         "latin1.md": "is not valid UTF-8: invalid byte 0xe9 at offset 1",
-        "huge.md": "is too large: 1.2 MB (the limit is 1.0 MB)",
+        "huge.md": "is too large: 1,200,000 bytes (the limit is 1,000,000 bytes)",
     }
     for name, message in cases.items():
         result = solve(str(tmp_path / name), "--model", str(smollm2_path))

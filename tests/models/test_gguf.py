@@ -112,4 +112,116 @@ def test_truncated_tensor_data(tmp_path, smollm2_path):
 
 
 def test_missing_file(tmp_path):
-    _expect_load_error(tmp_path / "nope.gguf", "cannot open")
+    _expect_load_error(tmp_path / "nope.gguf", "not found")
+
+
+# --------------------------------------------------------------------------- crafted headers (bounds)
+
+
+def write_crafted(path: Path, *, arch: str = "llama", fields=None, raw_fields=None) -> Path:
+    """A small, otherwise well-formed GGUF written by the gguf package, with hostile header values.
+
+    `fields`: {arch-relative key: uint32} (None drops the key); `raw_fields`: {key: value} written as given.
+    """
+    import gguf
+    import numpy as np
+
+    sane = {
+        "block_count": 1,
+        "context_length": 2048,
+        "embedding_length": 8,
+        "feed_forward_length": 16,
+        "attention.head_count": 2,
+        "attention.head_count_kv": 2,
+    }
+    sane.update(fields or {})
+    writer = gguf.GGUFWriter(str(path), arch)
+    for key, value in sane.items():
+        if value is not None:
+            writer.add_uint64(f"{arch}.{key}", value) if value >= 2**32 else writer.add_uint32(
+                f"{arch}.{key}", value
+            )
+    for key, value in (raw_fields or {}).items():
+        if isinstance(value, list):
+            writer.add_array(key, value)
+        elif isinstance(value, str):
+            writer.add_string(key, value)
+        else:
+            writer.add_uint32(key, value)
+    writer.add_tensor("blk.0.attn_norm.weight", np.ones(8, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_a_sane_crafted_file_reads(tmp_path):
+    info = read_gguf_info(write_crafted(tmp_path / "ok.gguf"))
+    assert info.n_layers == 1 and info.n_ctx_train == 2048 and info.n_head == 2
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"block_count": 0}, "llama.block_count = 0 (expected 1 to 512)"),
+        ({"block_count": 10**12}, "llama.block_count = 1,000,000,000,000 (expected 1 to 512)"),
+        ({"context_length": 2**32 - 1}, "llama.context_length = 4,294,967,295 (expected 1 to 16,777,216)"),
+        ({"embedding_length": 0}, "llama.embedding_length = 0"),
+        ({"attention.head_count": 0}, "llama.attention.head_count = 0"),
+        ({"attention.head_count_kv": 10**6}, "llama.attention.head_count_kv = 1,000,000"),
+    ],
+)
+def test_absurd_hyperparameters_are_refused(tmp_path, fields, fragment):
+    _expect_load_error(write_crafted(tmp_path / "crafted.gguf", fields=fields), fragment)
+
+
+@pytest.mark.parametrize("alignment", [0, 3, 48])
+def test_alignment_must_be_a_power_of_two(tmp_path, alignment):
+    path = write_crafted(tmp_path / "align.gguf", raw_fields={"general.alignment": alignment})
+    _expect_load_error(path, f"general.alignment {alignment} (must be a power of two)")
+
+
+def test_alignment_of_the_wrong_type(tmp_path):
+    path = write_crafted(tmp_path / "align.gguf", raw_fields={"general.alignment": "32"})
+    _expect_load_error(path, "general.alignment '32' (must be a power of two)")
+
+
+def test_deeply_nested_arrays_are_refused(tmp_path):
+    nested: list = [1]
+    for _ in range(10):
+        nested = [nested]
+    path = write_crafted(tmp_path / "nested.gguf", raw_fields={"x.nested": nested})
+    _expect_load_error(path, "arrays nested more than 3 deep")
+
+
+def test_shallow_nested_arrays_are_fine(tmp_path):
+    path = write_crafted(tmp_path / "nested.gguf", raw_fields={"x.pairs": [[1, 2], [3, 4]]})
+    assert read_gguf_info(path).metadata["x.pairs"] == [[1, 2], [3, 4]]
+
+
+def _patch_first(path: Path, find: bytes, replace: bytes) -> None:
+    data = path.read_bytes()
+    at = data.index(find)
+    path.write_bytes(data[:at] + replace + data[at + len(find) :])
+
+
+def test_an_array_count_larger_than_the_file_is_refused_at_once(tmp_path):
+    path = write_crafted(tmp_path / "count.gguf", raw_fields={"x.list": [7, 8, 9]})
+    # the array header: element type int32 (5), count 3 -> count 2**60
+    _patch_first(path, struct.pack("<IQ", 5, 3), struct.pack("<IQ", 5, 2**60))
+    _expect_load_error(path, "an array of 1,152,921,504,606,846,976 elements, more than the")
+
+
+def test_a_string_length_past_the_limit_is_refused(tmp_path):
+    path = write_crafted(tmp_path / "str.gguf", raw_fields={"x.name": "abc"})
+    _patch_first(path, struct.pack("<Q", 3) + b"abc", struct.pack("<Q", 2**40) + b"abc")
+    _expect_load_error(path, "a string of 1,099,511,627,776 bytes (the limit is 16,777,216)")
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    import os
+
+    fifo = tmp_path / "model.gguf"
+    os.mkfifo(fifo)
+    _expect_load_error(fifo, "is a named pipe (FIFO), not a GGUF model file")

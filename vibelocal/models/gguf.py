@@ -7,9 +7,10 @@ import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from vibelocal.errors import ModelLoadError
+from vibelocal.files import regular_size
 
 GGUF_MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -109,6 +110,29 @@ _SCALARS: dict[int, str] = {
 _STRING, _ARRAY = 8, 9
 # Arrays longer than this are skipped (vocabularies, merges); only their length is kept.
 _MAX_KEPT_ARRAY = 64
+_MIN_BYTES = {**{t: struct.calcsize(f) for t, f in _SCALARS.items()}, _STRING: 8, _ARRAY: 12}
+"""The fewest bytes one array element of each type takes: a count above remaining/this is a lie."""
+
+MAX_KEY_BYTES = 65_535
+"""The GGUF spec's limit on a key's length."""
+MAX_STRING_BYTES = 16 * 1024 * 1024
+"""A metadata string (a chat template is the longest, tens of kB) longer than this is refused."""
+MAX_ARRAY_DEPTH = 3
+"""Arrays of arrays deeper than this are refused (no model uses nesting; recursion would)."""
+MAX_TENSOR_NAME = 64
+"""ggml's GGML_MAX_NAME."""
+
+HEADER_BOUNDS: dict[str, tuple[int, int]] = {
+    "block_count": (1, 512),  # llama.cpp's LLAMA_MAX_LAYERS
+    "context_length": (1, 16 * 1024 * 1024),
+    "embedding_length": (1, 1 << 17),
+    "feed_forward_length": (0, 1 << 20),
+    "attention.head_count": (1, 4096),
+    "attention.head_count_kv": (0, 4096),
+    "attention.key_length": (1, 1 << 14),
+    "attention.value_length": (1, 1 << 14),
+}
+"""`{arch}.KEY` -> (least, most): a header outside these bounds is refused before llama.cpp sees it."""
 _LAYER_TENSOR = re.compile(r"^blk\.(\d+)\.")
 
 
@@ -196,32 +220,60 @@ class _Cursor:
         self.pos += n
         return value
 
-    def string(self) -> str:
+    def _length(self, limit: int, what: str) -> int:
         n = self.scalar("<Q")
+        if n > limit:
+            self.invalid(f"{what} of {n:,} bytes (the limit is {limit:,})")
         self._need(n)
+        return n
+
+    def invalid(self, why: str) -> NoReturn:
+        raise ModelLoadError(f"{self.path.name} is not a valid GGUF file: {why} in its header")
+
+    def key(self) -> str:
+        n = self._length(MAX_KEY_BYTES, "a key")
+        raw = bytes(self.buf[self.pos : self.pos + n])
+        self.pos += n
+        return raw.decode("utf-8", errors="replace")
+
+    def string(self) -> str:
+        n = self._length(MAX_STRING_BYTES, "a string")
         raw = bytes(self.buf[self.pos : self.pos + n])
         self.pos += n
         return raw.decode("utf-8", errors="replace")
 
     def skip_string(self) -> None:
-        n = self.scalar("<Q")
-        self._need(n)
+        n = self._length(MAX_STRING_BYTES, "a string")
         self.pos += n
 
-    def value(self, vtype: int) -> Any:
+    def array_header(self, depth: int) -> tuple[int, int]:
+        """(element type, count) of an array, checked: known type, nesting, a count the file can hold."""
+        if depth > MAX_ARRAY_DEPTH:
+            self.invalid(f"arrays nested more than {MAX_ARRAY_DEPTH} deep")
+        etype, count = self.scalar("<I"), self.scalar("<Q")
+        if etype not in _MIN_BYTES:
+            self.invalid(f"unknown array type {etype}")
+        if count * _MIN_BYTES[etype] > self.size - self.pos:
+            raise ModelLoadError(
+                f"{self.path.name} is truncated or damaged: its header declares an array of {count:,} "
+                f"elements, more than the {self.size - self.pos:,} bytes left can hold"
+            )
+        return etype, count
+
+    def value(self, vtype: int, depth: int = 0) -> Any:
         if vtype in _SCALARS:
             return self.scalar(_SCALARS[vtype])
         if vtype == _STRING:
             return self.string()
         if vtype == _ARRAY:
-            etype, count = self.scalar("<I"), self.scalar("<Q")
+            etype, count = self.array_header(depth + 1)
             if count <= _MAX_KEPT_ARRAY:
-                return [self.value(etype) for _ in range(count)]
-            self.skip_array(etype, count)
+                return [self.value(etype, depth + 1) for _ in range(count)]
+            self.skip_array(etype, count, depth + 1)
             return _ArrayLength(count)
         raise ModelLoadError(f"{self.path.name} is not a valid GGUF file: unknown metadata type {vtype}")
 
-    def skip_array(self, etype: int, count: int) -> None:
+    def skip_array(self, etype: int, count: int, depth: int) -> None:
         if etype in _SCALARS:
             n = struct.calcsize(_SCALARS[etype]) * count
             self._need(n)
@@ -229,12 +281,10 @@ class _Cursor:
         elif etype == _STRING:
             for _ in range(count):
                 self.skip_string()
-        elif etype == _ARRAY:
+        else:  # arrays of arrays (array_header admits no other type)
             for _ in range(count):
-                inner, inner_count = self.scalar("<I"), self.scalar("<Q")
-                self.skip_array(inner, inner_count)
-        else:
-            raise ModelLoadError(f"{self.path.name} is not a valid GGUF file: unknown array type {etype}")
+                inner, inner_count = self.array_header(depth + 1)
+                self.skip_array(inner, inner_count, depth + 1)
 
 
 class _ArrayLength(int):
@@ -255,6 +305,7 @@ def _tensor_bytes(shape: tuple[int, ...], type_id: int, name: str, path: Path) -
 
 
 def _open_buffer(path: Path) -> tuple[Any, int, Any]:
+    regular_size(path, "GGUF model file", ModelLoadError)  # a FIFO would block open(), /dev/zero never ends
     try:
         fh = path.open("rb")
     except OSError as exc:
@@ -298,18 +349,21 @@ def _parse(path: Path, buf: Any, file_size: int) -> GgufInfo:
         raise ModelLoadError(f"{path.name} is not a valid GGUF file (impossible counts in its header)")
     meta: dict[str, Any] = {}
     for _ in range(kv_count):
-        key = cur.string()
+        key = cur.key()
         meta[key] = cur.value(cur.scalar("<I"))
     tensors: list[TensorInfo] = []
     for _ in range(tensor_count):
         name = cur.string()
+        if len(name.encode()) > MAX_TENSOR_NAME:
+            cur.invalid(f"a tensor name of {len(name.encode())} bytes (ggml allows {MAX_TENSOR_NAME})")
         n_dims = cur.scalar("<I")
         if n_dims > 8:
             raise ModelLoadError(f"{path.name} is not a valid GGUF file (tensor {name!r} has {n_dims} dims)")
         shape = tuple(cur.scalar("<Q") for _ in range(n_dims))
         type_id, offset = cur.scalar("<I"), cur.scalar("<Q")
         tensors.append(TensorInfo(name, shape, type_id, offset, _tensor_bytes(shape, type_id, name, path)))
-    alignment = int(meta.get("general.alignment", DEFAULT_ALIGNMENT) or DEFAULT_ALIGNMENT)
+    alignment = _alignment(meta, cur)
+    check_header_bounds(meta, path)
     data_offset = -(-cur.pos // alignment) * alignment
     data_end = max((t.offset + t.n_bytes for t in tensors), default=0)
     if data_end and data_offset + data_end > file_size:
@@ -318,6 +372,42 @@ def _parse(path: Path, buf: Any, file_size: int) -> GgufInfo:
             hint="download it again",
         )
     return _summarise(path, version, file_size, meta, tensors, data_offset)
+
+
+def _alignment(meta: dict[str, Any], cur: _Cursor) -> int:
+    """general.alignment: a power of two (ggml's rule), 32 when absent."""
+    value = meta.get("general.alignment", DEFAULT_ALIGNMENT)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value & (value - 1):
+        cur.invalid(f"general.alignment {_shown(value)} (must be a power of two)")
+    return int(value)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def check_header_bounds(meta: dict[str, Any], path: Path) -> None:
+    """ModelLoadError (exit 5) when a hyperparameter is absurd: llama.cpp would abort, or build huge tables."""
+    arch = str(meta.get("general.architecture", "unknown"))
+    for suffix, (least, most) in HEADER_BOUNDS.items():
+        key = f"{arch}.{suffix}"
+        if key not in meta:
+            continue
+        raw = meta[key]
+        values = raw if isinstance(raw, list) else [raw]
+        if isinstance(raw, _ArrayLength):  # a long per-layer list, not kept: llama.cpp checks its entries
+            continue
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise ModelLoadError(
+                f"{path.name}: {key} is {_shown(raw)}, not a number or a short list of numbers"
+            )
+        bad = next((v for v in values if not least <= v <= most), None)
+        if bad is not None:
+            raise ModelLoadError(
+                f"{path.name} has an impossible header: {key} = {bad:,} (expected {least:,} to {most:,})",
+                hint="the file is damaged or was crafted; llama.cpp would abort on it",
+            )
 
 
 def _meta_int(meta: dict[str, Any], key: str, default: int = 0) -> int:

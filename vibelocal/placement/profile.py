@@ -8,24 +8,28 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from vibelocal.errors import UsageError
+from vibelocal.files import loads_bounded, read_capped
 from vibelocal.types import HardwareProfile
 
 _PROFILE_EXTRA_KEYS = {"description", "comment"}
+MAX_PROFILE_BYTES = 1_000_000
+"""A profile is a few kB; anything larger (or a FIFO, /dev/zero) is refused before it is read."""
 
 
 def load_profile(path: Path) -> HardwareProfile:
     """Read a `doctor --hardware` profile (JSON, sizes in bytes). Any problem is a UsageError (exit 2)."""
     path = Path(path)
+    raw = read_capped(path, "hardware profile", MAX_PROFILE_BYTES, UsageError)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"hardware profile {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read hardware profile {path}: {exc}") from None
+        data = loads_bounded(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"hardware profile {path} is not UTF-8 text (byte offset {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise UsageError(
             f"hardware profile {path} is not valid JSON: {exc.msg} (line {exc.lineno})"
         ) from None
+    except ValueError as exc:  # loads_bounded's limits: nesting depth, integer digits
+        raise UsageError(f"hardware profile {path} is refused: {exc}") from None
     if not isinstance(data, dict):
         raise UsageError(f"hardware profile {path} must be a JSON object")
     unknown = sorted(set(data) - set(HardwareProfile.model_fields) - _PROFILE_EXTRA_KEYS)
