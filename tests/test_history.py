@@ -181,3 +181,29 @@ def test_export_puts_thinking_in_details(db):
     assert "vibethinker-3b · Q8_0 · seed 7 · 12.0 tok/s" in md
     assert md.count("<details>") == 1  # no empty thinking block for the second reply
     assert "par\n\n*(stopped by the user)*" in md
+
+
+def test_open_history_sets_a_corrupt_file_aside(tmp_path):
+    from vibelocal.history import open_history
+
+    db = tmp_path / "history.sqlite3"
+    db.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)  # the right magic, a broken header
+    history, aside = open_history(db)
+    try:
+        assert aside is not None and aside.read_bytes().startswith(b"SQLite format 3\x00")
+        assert history.conversations() == []
+    finally:
+        history.close()
+
+
+def test_open_history_leaves_a_good_file_alone(tmp_path):
+    from vibelocal.history import open_history
+
+    db = tmp_path / "history.sqlite3"
+    with History(db) as first:
+        first.new_conversation("kept")
+    history, aside = open_history(db)
+    try:
+        assert aside is None and [c.title for c in history.conversations()] == ["kept"]
+    finally:
+        history.close()

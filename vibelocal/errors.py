@@ -13,6 +13,7 @@ class ExitCode:
     MODEL_UNAVAILABLE = 4  # not installed, offline, download failed, unknown reference, disk full
     MODEL_LOAD = 5  # corrupt or unsupported GGUF
     NO_ANSWER = 6  # thinking or context exhausted, loop: partial output still printed
+    OUTPUT = 7  # stdout could not be written: closed, or a full disk (/dev/full)
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -82,3 +83,9 @@ class NoAnswerError(VibelocalError):
     """Generation ended without an answer (budget, context, loop)."""
 
     exit_code = ExitCode.NO_ANSWER
+
+
+class OutputError(VibelocalError):
+    """stdout could not be written (closed, disk full); a reader that went away is not an error."""
+
+    exit_code = ExitCode.OUTPUT

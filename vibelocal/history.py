@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -127,6 +128,22 @@ def title_from(text: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
+def open_history(path: Path) -> tuple[History, Path | None]:
+    """The history at `path`, and None; or, when SQLite cannot use the file, a fresh history and where the
+    unreadable file was moved (it is kept, with its -wal/-shm files, as `<name>.corrupt-<time>`)."""
+    path = Path(path)
+    try:
+        return History(path), None
+    except sqlite3.DatabaseError:
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        os.replace(path, aside)
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                os.replace(side, aside.with_name(aside.name + suffix))
+        return History(path), aside
+
+
 class History:
     """The conversation store. Every write commits at once, so a crash loses nothing already written.
 
@@ -138,7 +155,18 @@ class History:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=10)
+        try:
+            self._open()
+        except sqlite3.DatabaseError:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        """Settings, schema and crash recovery; sqlite3.DatabaseError when the file is not a sound database."""
         self._db.row_factory = sqlite3.Row
+        check = self._db.execute("PRAGMA quick_check").fetchone()
+        if check is None or check[0] != "ok":
+            raise sqlite3.DatabaseError(f"integrity check failed: {check[0] if check else 'no answer'}")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")

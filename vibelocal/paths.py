@@ -33,6 +33,11 @@ class Paths:
         return self.data_dir / "history.sqlite3"
 
     @property
+    def log_dir(self) -> Path:
+        """Crash logs: the traceback of an unexpected error, named in its one-line message."""
+        return self.data_dir / "logs"
+
+    @property
     def tutor_dir(self) -> Path:
         """Saved tutor sessions."""
         return self.data_dir / "tutor"

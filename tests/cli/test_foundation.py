@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from vibelocal import __version__
 from vibelocal.paths import get_paths
 
@@ -65,5 +67,68 @@ def test_bad_config_is_one_line_and_exit_2():
 def test_unknown_command_is_a_usage_error():
     out = run("frobnicate")
     assert out.returncode == 2
-    assert "No such command" in out.stderr
-    assert "Traceback" not in out.stderr
+    assert out.stderr == "error: no such command 'frobnicate' (see: python -m vibelocal --help)\n"
+
+
+def one_line(out: subprocess.CompletedProcess[str], code: int) -> str:
+    """The single stderr line of a failed command (and nothing on stdout, no traceback)."""
+    assert out.returncode == code, (out.returncode, out.stderr)
+    assert "Traceback" not in out.stderr and "Exception ignored" not in out.stderr
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["solve", "--bogus", "x.md"],
+            "error: no such option: --bogus (see: python -m vibelocal solve --help)",
+        ),
+        (["solve"], "error: missing argument 'FILE|-' (see: python -m vibelocal solve --help)"),
+        (
+            ["tutor", "check", "--timeout", "inf", "-a", "1", "-k", "1"],
+            "error: invalid value for '--timeout'",
+        ),
+        (
+            ["tutor", "check", "--timeout", "nan", "-a", "1", "-k", "1"],
+            "error: invalid value for '--timeout'",
+        ),
+        (["doctor", "--ctx", "many"], "error: invalid value for '--ctx'"),
+        (["solve", "x.md", "--votes", "0"], "error: invalid value for '--votes'"),
+    ],
+)
+def test_click_usage_errors_are_one_error_line(args, expected):
+    assert one_line(run(*args), 2).startswith(expected)
+
+
+CRASH = (
+    "import vibelocal.cli.config_cmd as c\n"
+    "def boom(*a, **k):\n"
+    "    raise RuntimeError('nobody tried this\\n\\x1b[31mred')\n"
+    "c.load_settings = boom\n"
+    "from vibelocal.cli import main\n"
+    "main(['config', 'show'])\n"
+)
+
+
+def test_an_unexpected_exception_is_one_line_and_a_crash_log():
+    out = subprocess.run([sys.executable, "-c", CRASH], capture_output=True, text=True, timeout=60)
+    line = one_line(out, 1)
+    assert line.startswith(
+        "error: unexpected RuntimeError: nobody tried this \\x1b[31mred (a bug in vibelocal"
+    )
+    log_dir = get_paths().log_dir
+    logs = sorted(log_dir.glob("crash-*.log"))
+    assert len(logs) == 1 and f"the details are in {logs[0]})" in line
+    text = logs[0].read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in text and "RuntimeError: nobody tried this" in text
+
+
+def test_a_crash_log_that_cannot_be_written_is_said():
+    home = get_paths().data_dir.parent
+    home.mkdir(parents=True, exist_ok=True)
+    get_paths().data_dir.write_text("a file where the data folder should be")
+    out = subprocess.run([sys.executable, "-c", CRASH], capture_output=True, text=True, timeout=60)
+    assert "no crash log could be written" in one_line(out, 1)

@@ -137,5 +137,7 @@ def test_counter_and_notice_texts():
         == "answer budget reached: forcing a final answer"
     )
     assert notice_text(StreamEvent("answer", text="x")) is None
+    off = StreamEvent("budget", note="wrap_up", thinking_tokens=1, budget_tokens=0)
+    assert notice_text(off) == "thinking is off (budget 0): closed after 1 tokens, answering"
     stats = TurnStats(thinking_tokens=1234, answer_tokens=56, decode_tok_s=25.25, total_s=48.21)
     assert summary_line(stats) == "thought 1,234 tok · answered 56 tok · 25.2 tok/s · 48.2s"

@@ -191,3 +191,20 @@ def test_offloading_moves_bytes_from_host_to_device(smollm2_path):
     assert half_dev.kv_cache_bytes == cpu_host.kv_cache_bytes // 2 == half_host.kv_cache_bytes
     assert full_host.kv_cache_bytes == 0 and full_dev.kv_cache_bytes == cpu_host.kv_cache_bytes
     assert full_dev.weights_bytes == shape.n_layers * shape.layer_bytes + shape.output_head_bytes
+
+
+def test_threads_are_capped_at_the_logical_cpus_and_the_plan_says_so(spec):
+    machine = hw("rtx4060_32gb")
+    plan = make_plan(spec, machine, Settings(threads=100_000))
+    assert plan.n_threads == machine.cpu_cores_logical
+    expected = (
+        f"{machine.cpu_cores_logical} threads: 100,000 were asked for, capped at this machine's "
+        f"{machine.cpu_cores_logical} logical CPUs"
+    )
+    assert expected in plan.reasons
+
+
+def test_threads_within_the_cpus_are_kept_as_set(spec):
+    machine = hw("rtx4060_32gb")
+    plan = make_plan(spec, machine, Settings(threads=2))
+    assert plan.n_threads == 2 and "2 threads, as set" in plan.reasons

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from vibelocal.cli import options
-from vibelocal.cli.output import print_json
+from vibelocal.cli.output import escape_controls, print_json
 from vibelocal.types import HardwareProfile, Plan
 from vibelocal.units import format_bytes
 
@@ -174,7 +174,7 @@ def render(report: dict[str, Any]) -> str:
     lines = _hardware_lines(hw, report["models_dir"]) + _plan_lines(report) + _quant_lines(report["quants"])
     if report["warnings"]:
         lines += ["", "Warnings"] + [f"  ! {w}" for w in report["warnings"]]
-    return "\n".join(lines)
+    return escape_controls("\n".join(lines))  # names from a profile or a GGUF header reach the terminal
 
 
 def register(app: typer.Typer) -> None:

@@ -116,7 +116,9 @@ def notice_text(event: StreamEvent) -> str | None:
     used, budget = format_count(event.thinking_tokens), format_count(event.budget_tokens)
     return {
         "warning": f"thinking at {used}/{budget} tokens",
-        "wrap_up": f"thinking budget reached ({used}/{budget} tokens): wrapping up",
+        "wrap_up": f"thinking budget reached ({used}/{budget} tokens): wrapping up"
+        if event.budget_tokens != 0
+        else f"thinking is off (budget 0): closed after {used} tokens, answering",
         "extended": f"thinking budget extended to {budget} tokens",
         "forced_answer": "answer budget reached: forcing a final answer",
         "min_thinking": f"keeps thinking: only {used} tokens so far",

@@ -15,9 +15,9 @@ import typer
 
 from vibelocal.answers.extract import TurnRecord
 from vibelocal.cli import options
-from vibelocal.cli.output import print_json, report_error
+from vibelocal.cli.output import ReaderGone, escape_controls, print_json, report_error
 from vibelocal.engine.contract import ChatEngine
-from vibelocal.errors import ExitCode, NoAnswerError, UsageError, VibelocalError
+from vibelocal.errors import ExitCode, NoAnswerError, OutputError, UsageError, VibelocalError
 from vibelocal.types import ChatMessage, GenerationSettings, StreamEvent
 
 
@@ -144,6 +144,8 @@ def run_solve(opts: SolveOptions) -> int:
     )
     budget = parse_budget(settings.budget)
     problem = read_problem(opts.file, kind=opts.kind)
+    for warning in problem.warnings:
+        print(f"warning: {escape_controls(warning, one_line=True)}", file=sys.stderr, flush=True)
     quiet = opts.as_json or opts.answer_only
     render = terminal_options(
         hide_thinking=opts.hide_thinking or (not settings.show_thinking and not opts.show_thinking),
@@ -155,7 +157,7 @@ def run_solve(opts: SolveOptions) -> int:
     try:
         engine = _load_engine(session, opts, quiet=quiet)
         messages = build_messages(problem, session.spec)
-        ensure_fits(messages, engine.count_tokens, engine.info.n_ctx)
+        ensure_fits(messages, engine.count_tokens, engine.info.n_ctx, engine.info.n_ctx_train)
         base_seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
         generation = session.generation_settings(
             budget=budget, force_boxed=problem.kind == "math", seed=base_seed
@@ -247,7 +249,13 @@ def run_turn(
         if event is None:
             break
         record.add(event)
-        renderer.handle(event)
+        try:
+            renderer.handle(event)
+        except (ReaderGone, OutputError):  # stop the engine before the session closes under it
+            control.cancel()
+            while events.next() is not None:
+                pass
+            raise
     renderer.finish()
     if interrupted:
         record.stop_reason = "cancelled"

@@ -16,8 +16,8 @@ import typer
 from typer.core import TyperGroup
 
 from vibelocal.cli import options
-from vibelocal.cli.output import info, print_json
-from vibelocal.errors import BadInputError, ModelLoadError, ModelUnavailableError, UsageError
+from vibelocal.cli.output import escape_controls, info, print_json
+from vibelocal.errors import ModelLoadError, ModelUnavailableError, UsageError
 
 DEFAULT_COMMAND = "start"
 HINT_WORDS = {"hint", "h", "?", "help me"}
@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         key: str | None = typer.Option(None, "--key", "-k", help="The answer key."),
         pairs: str | None = typer.Option(None, "--pairs", "-p", metavar="FILE|-", help="One `answer<TAB>key` per line (further columns ignored; blank and # lines skipped)."),
         as_json: bool = typer.Option(False, "--json", help="JSON out: one object per pair, one per line."),
-        timeout: float = typer.Option(5.0, "--timeout", min=0.01, help="Seconds allowed per pair."),
+        timeout: float = typer.Option(5.0, "--timeout", min=0.01, max=3600, help="Seconds allowed per pair (0.01 to 3600)."),
     ) -> None:  # fmt: skip
         """Is an answer mathematically equivalent to the key? Exact: 0.5 = 1/2, but 3.14 is not pi.
 
@@ -113,24 +113,21 @@ def _settings(model: str | None, budget: str | None, prefill_think: bool | None)
 # --------------------------------------------------------------------------- tutor check
 
 
+MAX_PAIRS_BYTES = 10_000_000
+"""A pairs sheet larger than this (or a FIFO, /dev/zero) is refused before it is read."""
+
+
 def read_pairs_text(source: str) -> str:
-    """The pairs file as text; BadInputError (exit 3) when missing, a directory, binary or not UTF-8."""
+    """The pairs file as text; BadInputError (exit 3) when missing, special, too large, binary or not UTF-8."""
     from pathlib import Path
 
+    from vibelocal.files import read_capped, read_stdin_capped
     from vibelocal.problem import decode_problem_bytes
 
     if source == "-":
-        return decode_problem_bytes(sys.stdin.buffer.read(), "stdin")
-    path = Path(source)
-    if path.is_dir():
-        raise BadInputError(f"{source} is a directory, not a pairs file")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise BadInputError(f"pairs file not found: {source}") from None
-    except OSError as exc:
-        raise BadInputError(f"cannot read {source}: {exc.strerror or exc}") from None
-    return decode_problem_bytes(raw, source)
+        stream = getattr(sys.stdin, "buffer", None)
+        return decode_problem_bytes(read_stdin_capped(stream, "pairs", MAX_PAIRS_BYTES), "stdin")
+    return decode_problem_bytes(read_capped(Path(source), "pairs file", MAX_PAIRS_BYTES), source)
 
 
 def iter_pairs(text: str) -> Iterator[tuple[int, str | None, str | None, str | None]]:
@@ -188,7 +185,10 @@ def _list_sessions(as_json: bool) -> None:
     from vibelocal.paths import get_paths
     from vibelocal.tutor.store import TutorStore
 
-    records = TutorStore(get_paths()).list()
+    store = TutorStore(get_paths())
+    records = store.list()
+    for path, aside in store.set_aside:
+        info(f"note: tutor session file {path.name} was unreadable and was set aside as {aside.name}")
     if as_json:
         print_json(
             [
@@ -202,7 +202,9 @@ def _list_sessions(as_json: bool) -> None:
         info("no saved tutor sessions")
         return
     for r in records:
-        print(f"{r.id}  {r.outcome:<8}  {len(r.attempts)} attempts  {len(r.hints)} hints  {r.title}")
+        print(
+            f"{r.id}  {r.outcome:<8}  {len(r.attempts)} attempts  {len(r.hints)} hints  {escape_controls(r.title)}"
+        )
 
 
 def _progress(label: str) -> Callable[[int], None]:
@@ -235,6 +237,8 @@ def run_session(
 
     if resume is not None and (file is not None or key is not None):
         raise UsageError("--resume continues a saved session; do not give FILE or --key with it")
+    if read_line is input and sys.stdin is None:
+        raise UsageError("stdin is closed: the tutor reads your answers from it")
     session = make_session(settings)
     options = TutorOptions(solve_budget=settings.budget, hint_budget=hint_budget)
     if resume is not None:
@@ -242,9 +246,12 @@ def run_session(
     elif file is None:
         raise UsageError("give a problem FILE (or - for stdin), --resume [ID] or --list")
     else:
-        tutor = Tutor.start(session, read_problem(file, kind="math"), key=key, options=options)
+        problem = read_problem(file, kind="math")
+        for warning in problem.warnings:
+            info(f"warning: {escape_controls(warning, one_line=True)}")
+        tutor = Tutor.start(session, problem, key=key, options=options)
         tutor.save()
-    print(f"Problem:\n{tutor.record.problem}\n")
+    print(f"Problem:\n{escape_controls(tutor.record.problem)}\n")
     if tutor.phase == "needs_solution" or tutor.record.solution is None:
         info("The model is solving the problem privately (its work stays hidden)…")
         try:

@@ -290,7 +290,7 @@ def _finish(
         n_gpu_layers=p.n_gpu,
         n_layers=p.shape.n_layers,
         n_ctx=p.n_ctx,
-        n_threads=settings.threads or hw.cpu_cores_physical,
+        n_threads=plan_threads(hw, settings),
         n_batch=N_BATCH,
         n_ubatch=N_BATCH,
         flash_attn=True,
@@ -360,10 +360,25 @@ def _layers_reason(p: Placement, hw: HardwareProfile) -> str:
     return "all layers on the CPU: not even one layer fits in the GPU's free memory"
 
 
+def plan_threads(hw: HardwareProfile, settings: Settings) -> int:
+    """The `threads` setting capped at the logical CPU count (more only slows decoding, or crashes llama.cpp);
+    unset: one per physical core."""
+    if settings.threads is None:
+        return hw.cpu_cores_physical
+    return max(1, min(settings.threads, hw.cpu_cores_logical))
+
+
 def _runtime_reasons(hw: HardwareProfile, settings: Settings) -> list[str]:
     """Threads, flash attention and the KV cache type."""
+    threads = plan_threads(hw, settings)
+    if settings.threads is None:
+        why = f"{threads} threads: one per physical core"
+    elif threads < settings.threads:
+        why = f"{threads} threads: {settings.threads:,} were asked for, capped at this machine's {threads} logical CPUs"
+    else:
+        why = f"{threads} threads, as set"
     reasons = [
-        f"{settings.threads or hw.cpu_cores_physical} threads: one per physical core",
+        why,
         "flash attention on: it keeps the attention scratch small at long contexts",
     ]
     if settings.kv_cache_type != "f16":

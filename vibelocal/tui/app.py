@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from textual.app import App, SystemCommand
@@ -11,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from vibelocal.config import Settings
-from vibelocal.history import History
+from vibelocal.history import History, open_history
 from vibelocal.session import Session
 from vibelocal.tui.screens.chat import ChatScreen
 
@@ -30,10 +31,25 @@ class VibelocalApp(App[None]):
     def __init__(self, session: Session, *, history: History | None = None) -> None:
         super().__init__()
         self.session = session
-        self.history = history or History(session.paths.history_db)
-        self._owns_history = history is None
+        self.history_set_aside: Path | None = None
+        """Where an unreadable history.sqlite3 was moved at start-up (a fresh one was started)."""
+        if history is None:
+            history, self.history_set_aside = open_history(session.paths.history_db)
+            self._owns_history = True
+        else:
+            self._owns_history = False
+        self.history = history
         self.engine_lock = threading.Lock()
         """Serialises model loading between the load worker and turn workers."""
+
+    def on_mount(self) -> None:
+        if self.history_set_aside is not None:
+            self.notify(
+                f"The chat history could not be read; it was set aside as {self.history_set_aside} "
+                "and a new one started.",
+                severity="warning",
+                timeout=15,
+            )
 
     def get_default_screen(self) -> Screen:
         return ChatScreen()

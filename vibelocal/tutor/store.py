@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -12,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from vibelocal.errors import BadInputError
+from vibelocal.files import read_capped
 from vibelocal.paths import Paths
 
 Outcome = Literal["unsolved", "solved", "revealed"]
@@ -51,7 +53,8 @@ class HintRecord(BaseModel):
 class TutorRecord(BaseModel):
     """Everything about one tutoring session. It holds the hidden solution: it stays on this machine."""
 
-    id: str = Field(default_factory=new_id)
+    id: str = Field(default_factory=new_id, pattern=_ID.pattern)
+    """`YYYYMMDD-HHMMSS-xxxx`: it names the session's file, so nothing else is accepted."""
     created: str = Field(default_factory=now_iso)
     updated: str = Field(default_factory=now_iso)
     problem: str
@@ -74,13 +77,25 @@ class TutorRecord(BaseModel):
         return first[:60] + ("…" if len(first) > 60 else "")
 
 
+MAX_SESSION_BYTES = 10_000_000
+"""A session file is a few kB; a larger one (or a FIFO) is not read but set aside."""
+
+
 class TutorStore:
-    """Reads and writes TutorRecords as `<id>.json` (atomic replace)."""
+    """Reads and writes TutorRecords as `<id>.json` (atomic replace).
+
+    A file that cannot be read (corrupt JSON, a crafted id, not a regular file) is renamed to
+    `<name>.corrupt-<time>` and recorded in `set_aside`, so it is kept for inspection but never used.
+    """
 
     def __init__(self, paths: Paths) -> None:
         self.dir = paths.tutor_dir
+        self.set_aside: list[tuple[Path, Path]] = []
+        """(the unreadable file, where it was moved) for every file set aside by this store."""
 
     def path_for(self, session_id: str) -> Path:
+        if not _ID.match(session_id):  # the id is a file name: never a path
+            raise BadInputError(f"not a tutor session id: {session_id!r}", hint="see: vibelocal tutor --list")
         return self.dir / f"{session_id}.json"
 
     def save(self, record: TutorRecord) -> Path:
@@ -96,26 +111,49 @@ class TutorStore:
         self.path_for(session_id).unlink(missing_ok=True)
 
     def load(self, session_id: str) -> TutorRecord:
-        if not _ID.match(session_id):
-            raise BadInputError(f"not a tutor session id: {session_id!r}", hint="see: vibelocal tutor --list")
         path = self.path_for(session_id)
-        if not path.is_file():
+        if not (path.exists() or path.is_symlink()):
             raise BadInputError(f"no saved tutor session {session_id}", hint="see: vibelocal tutor --list")
+        record, why = self._read(path)
+        if record is None:
+            raise BadInputError(f"tutor session {session_id} cannot be read: {why}")
+        return record
+
+    def _read(self, path: Path) -> tuple[TutorRecord | None, str]:
+        """The record in `path`, or None and why (the file is then set aside)."""
         try:
-            return TutorRecord.model_validate_json(path.read_text(encoding="utf-8"))
-        except (OSError, ValidationError, ValueError) as exc:
-            raise BadInputError(f"tutor session {session_id} cannot be read: {type(exc).__name__}") from None
+            raw = read_capped(path, "tutor session", MAX_SESSION_BYTES)
+            record = TutorRecord.model_validate_json(raw)
+        except BadInputError as exc:
+            why = exc.message
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            why = f"{'.'.join(str(p) for p in first.get('loc', ())) or 'file'}: {first.get('msg', 'invalid')}"
+        else:
+            if record.id == path.stem:
+                return record, ""
+            why = f"its id {record.id!r} does not match its file name"
+        return None, f"{why}; {self._set_aside(path)}"
+
+    def _set_aside(self, path: Path) -> str:
+        """Move an unreadable file out of the way (kept, never deleted); says what happened."""
+        target = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        try:
+            os.replace(path, target)
+        except OSError as exc:
+            return f"it could not be set aside ({exc.strerror or exc})"
+        self.set_aside.append((path, target))
+        return f"it was set aside as {target.name}"
 
     def list(self) -> list[TutorRecord]:
-        """Every readable session, newest first (unreadable files are skipped)."""
+        """Every readable session, newest first; unreadable ones are set aside (see `set_aside`)."""
         if not self.dir.is_dir():
             return []
         records = []
         for path in sorted(self.dir.glob("*.json"), reverse=True):
-            try:
-                records.append(TutorRecord.model_validate_json(path.read_text(encoding="utf-8")))
-            except (OSError, ValidationError, ValueError):
-                continue
+            record, _ = self._read(path)
+            if record is not None:
+                records.append(record)
         return records
 
     def latest_unfinished(self) -> TutorRecord | None:
