@@ -243,3 +243,15 @@ def test_control_characters_in_a_profile_are_not_echoed_raw(tmp_path):
     out = shell(["doctor", "--hardware", str(path)], "")
     assert out.returncode == 0, out.stderr
     assert "\x1b" not in out.stdout and "Evil\\x1b]0;pwned\\x07CPU" in out.stdout
+
+
+def test_malformed_front_matter_is_a_warning_line(tmp_path, smol):
+    problem = tmp_path / "p.md"
+    problem.write_text("---\nkind: math\nanswer 4\n---\nWhat is 2+2?\n", encoding="utf-8")
+    out = shell(["solve", str(problem), *smol], "", scripted_answer=repr("\\boxed{4}"))
+    assert out.returncode == 0 and out.stdout == "\\boxed{4}\n"
+    (warning,) = clean(out, 0, 1)
+    assert warning == (
+        f"warning: {problem}: malformed front matter at line 3 (not `key: value`); "
+        "it is sent to the model as problem text"
+    )

@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
         """Solve one problem: thinking streams to stderr, the answer goes to stdout.
 
         Exit codes: 0 answer produced, 2 usage error, 3 bad problem input, 4 model not available,
-        5 model failed to load, 6 no answer (partial output still printed), 130 interrupted.
+        5 model failed to load, 6 no answer (partial output still printed), 7 output not written, 130 interrupted.
         """
         options = SolveOptions(
             file, kind.value if kind else None, hide_thinking, show_thinking, raw, answer_only, as_json,
