@@ -222,6 +222,27 @@ def _end_progress() -> None:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
+def _open_tutor(
+    settings: Any, file: str | None, *, key: str | None, resume: str | None, hint_budget: str
+) -> Any:
+    """The Tutor of a resumed session, or of a new one on FILE (saved at once)."""
+    from vibelocal.problem import read_problem
+    from vibelocal.tutor.lesson import Tutor, TutorOptions
+
+    session = make_session(settings)
+    options = TutorOptions(solve_budget=settings.budget, hint_budget=hint_budget)
+    if resume is not None:
+        return Tutor.resume(session, None if resume == "latest" else resume, options=options)
+    if file is None:
+        raise UsageError("give a problem FILE (or - for stdin), --resume [ID] or --list")
+    problem = read_problem(file, kind="math")
+    for warning in problem.warnings:
+        info(f"warning: {escape_controls(warning, one_line=True)}")
+    tutor = Tutor.start(session, problem, key=key, options=options)
+    tutor.save()
+    return tutor
+
+
 def run_session(
     settings: Any,
     file: str | None,
@@ -232,25 +253,13 @@ def run_session(
     read_line: Callable[[str], str] = input,
 ) -> None:
     """The interactive loop: every verdict comes from the checker, every hint through the leak filter."""
-    from vibelocal.problem import read_problem
-    from vibelocal.tutor.lesson import HINT_LEVELS, Tutor, TutorOptions
+    from vibelocal.tutor.lesson import HINT_LEVELS
 
     if resume is not None and (file is not None or key is not None):
         raise UsageError("--resume continues a saved session; do not give FILE or --key with it")
     if read_line is input and sys.stdin is None:
         raise UsageError("stdin is closed: the tutor reads your answers from it")
-    session = make_session(settings)
-    options = TutorOptions(solve_budget=settings.budget, hint_budget=hint_budget)
-    if resume is not None:
-        tutor = Tutor.resume(session, None if resume == "latest" else resume, options=options)
-    elif file is None:
-        raise UsageError("give a problem FILE (or - for stdin), --resume [ID] or --list")
-    else:
-        problem = read_problem(file, kind="math")
-        for warning in problem.warnings:
-            info(f"warning: {escape_controls(warning, one_line=True)}")
-        tutor = Tutor.start(session, problem, key=key, options=options)
-        tutor.save()
+    tutor = _open_tutor(settings, file, key=key, resume=resume, hint_budget=hint_budget)
     print(f"Problem:\n{escape_controls(tutor.record.problem)}\n")
     if tutor.phase == "needs_solution" or tutor.record.solution is None:
         info("The model is solving the problem privately (its work stays hidden)…")
