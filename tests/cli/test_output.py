@@ -255,3 +255,10 @@ def test_malformed_front_matter_is_a_warning_line(tmp_path, smol):
         f"warning: {problem}: malformed front matter at line 3 (not `key: value`); "
         "it is sent to the model as problem text"
     )
+
+
+def test_closed_stdin_when_a_download_would_be_asked_for():
+    out = shell(["solve", str(PROBLEM)], "<&-")
+    assert out.returncode == 4 and "Traceback" not in out.stderr
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "is not downloaded" in errors[0] and "--yes" in errors[0]

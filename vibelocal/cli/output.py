@@ -142,8 +142,33 @@ class _QuietStderr(_Wrapped):
                 self._drop()
 
 
+class ClosedStdin:
+    """What sys.stdin is when fd 0 was closed at start-up (`<&-`): no terminal, no bytes, no `buffer`.
+
+    Readers that need stdin check `stdin_is_closed()` and say so in one line; `input()` sees end of file.
+    """
+
+    closed = True
+    buffer = None
+
+    def isatty(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> str:
+        return ""
+
+    def readline(self, size: int = -1) -> str:
+        return ""
+
+
+def stdin_is_closed() -> bool:
+    return sys.stdin is None or isinstance(sys.stdin, ClosedStdin)
+
+
 def guard_streams() -> None:
-    """Install the guards on sys.stdout and sys.stderr (once; a closed stream is None at start-up)."""
+    """Install the guards on sys.stdout and sys.stderr, and a stand-in for a closed stdin (None at start-up)."""
+    if sys.stdin is None:
+        sys.stdin = ClosedStdin()  # type: ignore[assignment]
     if not isinstance(sys.stdout, _GuardedStdout):
         sys.stdout = _GuardedStdout(sys.stdout)  # type: ignore[assignment]
     if not isinstance(sys.stderr, _QuietStderr):

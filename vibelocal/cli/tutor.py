@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from vibelocal.cli import options
-from vibelocal.cli.output import escape_controls, info, print_json
+from vibelocal.cli.output import escape_controls, info, print_json, stdin_is_closed
 from vibelocal.errors import ModelLoadError, ModelUnavailableError, UsageError
 
 DEFAULT_COMMAND = "start"
@@ -257,7 +257,7 @@ def run_session(
 
     if resume is not None and (file is not None or key is not None):
         raise UsageError("--resume continues a saved session; do not give FILE or --key with it")
-    if read_line is input and sys.stdin is None:
+    if read_line is input and stdin_is_closed():
         raise UsageError("stdin is closed: the tutor reads your answers from it")
     tutor = _open_tutor(settings, file, key=key, resume=resume, hint_budget=hint_budget)
     print(f"Problem:\n{escape_controls(tutor.record.problem)}\n")
