@@ -23,10 +23,10 @@ class TooLarge(ValueError):
 
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d*)?|\.\d+)|(\\[A-Za-z]+)|([-+*/^!(){}]))")
 _PREPARE = (
-    (re.compile(r"\\left\b|\\right\b|\\[,;:! ]|~"), " "),
-    (re.compile(r"\\(?:times|cdot|ast)\b"), "*"),
-    (re.compile(r"\\div\b"), "/"),
-    (re.compile(r"\\[dt]frac\b"), r"\\frac"),
+    (re.compile(r"\\left(?![A-Za-z])|\\right(?![A-Za-z])|\\[,;:! ]|~"), " "),
+    (re.compile(r"\\(?:times|cdot|ast)(?![A-Za-z])"), "*"),
+    (re.compile(r"\\div(?![A-Za-z])"), "/"),
+    (re.compile(r"\\[dt]frac(?![A-Za-z])"), r"\\frac"),
     (re.compile(r"\\frac\s*(\d)\s*(\d)"), r"\\frac{\1}{\2}"),
     (re.compile(r"\\frac\s*(\{[^{}]*\})\s*(\d)"), r"\\frac\1{\2}"),
 )

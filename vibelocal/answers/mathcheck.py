@@ -270,13 +270,13 @@ class _Reader:
         return None
 
     def why_not(self, x: str, y: str) -> str:
-        """`approximation of an exact value` when one side is a decimal within 2% of the other, else `not equal`."""
+        """`approximation of an exact value` when one side is a decimal within 1% of the other, else `not equal`."""
         if bool(_DECIMAL.search(x)) != bool(_DECIMAL.search(y)):
             fx, fy = self.number(x), self.number(y)
             if (
                 fx is not None
                 and fy is not None
-                and abs(fx - fy) <= 0.02 * max(abs(fx), abs(fy))
+                and abs(fx - fy) <= 0.01 * max(abs(fx), abs(fy))
                 and fx != fy
             ):
                 return "approximation of an exact value"
