@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vibelocal.answers.sides import MAX_VALUES, Value, constant, read_side, split_top_level
+from vibelocal.answers.sides import MAX_VALUES, Value, constant, read_side, split_top_level, tuple_elements
 
 
 def texts(side) -> list[str]:
@@ -48,3 +48,11 @@ def test_helpers():
     assert constant(r"\frac{\sqrt{2}}{\pi}") and not constant("2x") and not constant(" ")
     with pytest.raises(ValueError, match="more than"):
         read_side(", ".join(str(i) for i in range(MAX_VALUES + 1)))
+
+
+def test_tuple_elements():
+    assert tuple_elements("(1, 2)") == ["1", "2"]
+    assert tuple_elements(r"\left(1, \frac{1}{2}\right)") == ["1", r"\frac{1}{2}"]
+    assert tuple_elements("(1)+(2)") is None
+    assert tuple_elements("[1, 2]") is None and tuple_elements("(3)") is None
+    assert read_side("x = 2, x = 2").values == (Value("2", "x"),)  # one value, stated twice

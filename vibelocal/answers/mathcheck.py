@@ -1,12 +1,15 @@
-"""Answer equivalence: is an answer the same mathematical object as the key? (math-verify + sympy, exact).
+"""Answer equivalence: is an answer the same mathematical object as the key? (exact arithmetic, math-verify, sympy).
 
-`check(answer, key)` normalises both sides (currency, units, degrees, thousands separators, unicode, choice
-letters, percents, plain-text spellings like `sqrt(2)`, `pi`, `oo`, `x**2`), parses them with math-verify's
-LaTeX extraction, turns every decimal into the exact rational it spells (so `0.5` equals `1/2` but `0.333` is not
-`1/3` and `3.14` is not `\\pi`), and compares with math-verify's sympy comparison in both directions.
+`check(answer, key)` normalises both sides (answers/normalize.py: currency, units, degrees, thousands separators,
+mixed numbers, unicode, choice letters, percents, plain-text spellings), refuses numbers written side by side
+(`4 2`), reads each side's shape (answers/sides.py: a list, `\\pm` expanded, `x = ` names, chains whose every
+link must hold), and compares value by value: plain arithmetic exactly with Python integers and Fractions
+(answers/exact.py, up to 100,000 digits), anything else with math-verify's sympy comparison in both directions,
+every decimal made the exact rational it spells (so `0.5` equals `1/2` but `3.14` is not `\\pi`). Every verdict
+carries a short `reason`.
 
 math-verify's own time limits use SIGALRM, which raises off the main thread; this module always passes
-`parsing_timeout=None` / `timeout_seconds=None` and bounds the time itself (see `mathcheck_deadline`).
+`parsing_timeout=None` / `timeout_seconds=None` and bounds the time itself (see answers/deadline.py).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 from vibelocal.answers.exact import MAX_DIGITS, TooLarge, digits
 from vibelocal.answers.exact import value as exact_value
 from vibelocal.answers.normalize import NUMBER_WORD, Normalized, normalize, words_to_number
-from vibelocal.answers.sides import Side, Value, read_side
+from vibelocal.answers.sides import Side, Value, read_side, tuple_elements
 
 __all__ = ["NUMBER_WORD", "CheckResult", "check", "compare", "equivalent", "normalize", "words_to_number"]
 
@@ -165,7 +168,17 @@ def _compare_sides(a: Normalized, k: Normalized, reader: _Reader) -> CheckResult
         sides.append(shape)
     sa, sk = sides
     if sa.is_list != sk.is_list:
-        return CheckResult(False, None, a.describe(), k.describe(), "list vs single value")
+        listed, single = (sa, sk) if sa.is_list else (sk, sa)
+        entries = tuple_elements(single.values[0].text)
+        if entries is None or len(entries) != len(listed.values):
+            return CheckResult(False, None, a.describe(), k.describe(), "list vs single value")
+        # `1, 2` and `x = 1, y = 2` against the tuple `(1, 2)`: entry by entry, in order
+        same = all(
+            reader.same(v.text, e, "answer", "key") for v, e in zip(listed.values, entries, strict=True)
+        )
+        return CheckResult(
+            same, None, a.describe(), k.describe(), "same values" if same else "the tuple differs"
+        )
     if sa.is_list:
         same = _same_lists(sa, sk, reader)
         return CheckResult(

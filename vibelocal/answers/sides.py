@@ -85,6 +85,24 @@ def _expand_pm(text: str) -> list[str]:
     return [plus, minus]
 
 
+def tuple_elements(text: str) -> list[str] | None:
+    """The entries of a parenthesised tuple `(1, 2)` / `\\left(1, 2\\right)`, or None when `text` is not one."""
+    inner = (
+        re.sub(r"^\s*(?:\\left\s*)?\(|(?:\\right\s*)?\)\s*$", "", text)
+        if text.strip().endswith(")")
+        else text
+    )
+    if inner == text or not re.match(r"^\s*(?:\\left\s*)?\(", text):
+        return None
+    depth = 0
+    for ch in inner:  # the opening parenthesis must close at the very end, not before
+        depth += (ch in _OPENERS) - (ch in _CLOSERS)
+        if depth < 0:
+            return None
+    parts = [p.strip() for p in split_top_level(inner)]
+    return parts if len(parts) > 1 and all(parts) else None
+
+
 def read_side(text: str) -> Side:
     """Split one normalised side into its values and chain links. ValueError when it has too many values."""
     values: list[Value] = []
@@ -98,7 +116,8 @@ def read_side(text: str) -> Side:
             if len(parts) > 1 and all(constant(p) for p in parts):
                 links.extend(zip(parts, parts[1:], strict=False))
                 form = parts[-1]
-            values.append(Value(form.strip(), name))
+            if (value := Value(form.strip(), name)) not in values:  # `x = 2, x = 2` states one value
+                values.append(value)
     if len(values) > MAX_VALUES:
         raise ValueError(f"more than {MAX_VALUES} values")
     return Side(tuple(values), tuple(dict.fromkeys(links)))
