@@ -152,6 +152,9 @@ def test_number_words():
     assert words_to_number("two thousand and twenty-four") == 2024
     assert words_to_number("negative one hundred") == -100
     assert words_to_number("forty apples") is None
+    assert words_to_number("four two") is None and words_to_number("twenty thirty") is None
+    assert words_to_number("twenty one") == 21 and words_to_number("one hundred one") == 101
+    assert words_to_number("twenty eleven") is None
     assert words_to_number("") is None
 
 

@@ -14,6 +14,7 @@ EGGS = "A box holds 6 rows of 7 eggs. How many eggs are in the box?"
     [
         ("Try 40 plus 2.", "42", "40 plus 2"),
         ("It is 4 2, isn't it?", "42", "4 2"),
+        ("Say four two out loud.", "42", "four two"),
         ("Think of 84 halved.", "42", "84 halved"),
         ("Forty two eggs.", "42", "Forty two"),
         ("Half of 84 is what you need.", "42", "Half of 84"),

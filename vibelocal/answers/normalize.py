@@ -183,9 +183,14 @@ def words_to_number(text: str) -> int | None:
         return None
     total = current = 0
     for w in words:
+        # Number words side by side are refused like digits: `four two` is neither 6 nor 42.
         if w in _SMALL_NUMBERS:
+            if current % 100 and (current % 100 >= 20 and _SMALL_NUMBERS[w] >= 10 or current % 100 < 20):
+                return None
             current += _SMALL_NUMBERS[w]
         elif w in _TENS:
+            if current % 100:
+                return None
             current += _TENS[w]
         elif w == "hundred":
             current = max(current, 1) * 100

@@ -44,6 +44,10 @@ _PIECE = re.compile(rf"{_NUMBER}|[A-Za-z]+")  # single words: a span may start o
 _SPOKEN_FRACTION = re.compile(rf"\b(a|an|{NUMBER_WORD}|\d+)[\s-]+({_FRACTION_WORD})\b", re.IGNORECASE)
 _NUMBER_WORDS = re.compile(rf"\b(?:{NUMBER_WORD})(?:[\s-]+(?:and[\s-]+)?(?:{NUMBER_WORD}))*\b", re.IGNORECASE)
 _DIGIT_GROUPS = re.compile(r"(?<![\w.,])\d+(?: \d+)+(?!\w|[.,]\d)")
+_DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+_DIGIT_WORDS = re.compile(
+    rf"\b(?:{'|'.join(_DIGIT_NAMES)})(?:[ -]+(?:{'|'.join(_DIGIT_NAMES)}))+\b", re.IGNORECASE
+)
 
 
 def _fraction(m: re.Match[str]) -> str:
@@ -84,4 +88,7 @@ def spans(text: str) -> list[tuple[int, int, str]]:
                     found.append((start, end, latex))
     for m in _DIGIT_GROUPS.finditer(text):  # `4 2` spells 42 to a reader
         found.append((m.start(), m.end(), m.group(0).replace(" ", "")))
+    for m in _DIGIT_WORDS.finditer(text):  # and so does `four two`
+        digits = "".join(str(_DIGIT_NAMES.index(w.lower())) for w in re.split(r"[ -]+", m.group(0)))
+        found.append((m.start(), m.end(), digits))
     return found
