@@ -1,6 +1,9 @@
-"""Score plain math-verify and vibelocal.answers.mathcheck on the equivalence table (both directions), and time them.
+"""Score plain math-verify and vibelocal.answers.mathcheck on the answer tables (both directions), and time them.
 
-Run: python benchmarks/mathcheck_table.py [TABLE]
+False accepts (a wrong answer called equivalent: the tutor's worst failure) and false rejects are counted apart.
+The tables are tests/fixtures/equivalence.tsv and tests/fixtures/answer_classes.tsv (the classes of issue 12).
+
+Run: python benchmarks/mathcheck_table.py [TABLE ...]
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLE = ROOT / "tests" / "fixtures" / "equivalence.tsv"
+TABLES = [ROOT / "tests" / "fixtures" / "equivalence.tsv", ROOT / "tests" / "fixtures" / "answer_classes.tsv"]
 
 
 def load(path: Path) -> list[tuple[str, str, bool]]:
@@ -25,22 +28,26 @@ def load(path: Path) -> list[tuple[str, str, bool]]:
 
 
 def score(name: str, rows: list[tuple[str, str, bool]], judge) -> None:
-    right = total = 0
+    right = total = false_accepts = false_rejects = 0
     start = time.perf_counter()
     misses = []
     for answer, key, expected in rows:
         for a, k in ((answer, key), (key, answer)):
             total += 1
-            if judge(a, k) == expected:
+            got = judge(a, k)
+            if got == expected:
                 right += 1
-            else:
-                misses.append(f"{a!r} vs {k!r}")
+                continue
+            false_accepts += got and not expected
+            false_rejects += expected and not got
+            misses.append(f"{'false accept' if got else 'false reject'}: {a!r} vs {k!r}")
     elapsed = time.perf_counter() - start
     print(
-        f"{name:<46} {right:>4}/{total} = {100 * right / total:5.1f}%   {1000 * elapsed / total:6.1f} ms/check"
+        f"{name:<46} {right:>4}/{total} = {100 * right / total:5.1f}%   false accepts {false_accepts:>3}   "
+        f"false rejects {false_rejects:>3}   {1000 * elapsed / total:6.1f} ms/check"
     )
     for miss in misses[:8]:
-        print(f"    wrong: {miss}")
+        print(f"    {miss}")
     if len(misses) > 8:
         print(f"    ... and {len(misses) - 8} more")
 
@@ -52,8 +59,9 @@ def main() -> None:
     from vibelocal.answers.deadline import HELPER
     from vibelocal.answers.mathcheck import check
 
-    rows = load(Path(sys.argv[1]) if len(sys.argv) > 1 else TABLE)
-    print(f"{len(rows)} pairs, each checked both ways\n")
+    tables = [Path(arg) for arg in sys.argv[1:]] or TABLES
+    rows = [row for table in tables for row in load(table)]
+    print(f"{len(rows)} pairs from {', '.join(t.name for t in tables)}, each checked both ways\n")
     score("math-verify, verify(parse(key), parse(answer))", rows, lambda a, k: verify(parse(k), parse(a)))
     score(
         "math-verify, inputs wrapped in $...$",

@@ -254,6 +254,10 @@ class GenerationSettings:
     loop_detection: bool = True
     force_boxed: bool = False
     """When the answer budget runs out with no `\\boxed{`, force `**Final Answer** \\boxed{`."""
+    reuse_prefix: bool = True
+    """Keep the KV cache of the prompt prefix the last turn shared. Off, the turn starts from an empty cache as a
+    fresh process does (llama.cpp's numbers depend on the cache's layout): `solve --votes` turns it off so sample
+    i is exactly `solve --seed` with sample i's seed."""
 
 
 StopReason = Literal["answered", "budget_exhausted", "context_full", "loop", "cancelled", "error"]

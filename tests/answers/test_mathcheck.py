@@ -12,6 +12,7 @@ from vibelocal.answers.deadline import HELPER
 from vibelocal.answers.mathcheck import CheckResult, check, equivalent, normalize, words_to_number
 
 TABLE = FIXTURES / "equivalence.tsv"
+CLASSES = FIXTURES / "answer_classes.tsv"
 
 
 def load_table() -> list[tuple[str, str, bool, str]]:
@@ -25,6 +26,54 @@ def load_table() -> list[tuple[str, str, bool, str]]:
 
 
 ROWS = load_table()
+
+
+def load_classes() -> list[tuple[str, str, bool, str, str]]:
+    rows = []
+    for line in CLASSES.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            answer, key, expected, kind, *reason = line.split("\t")
+            rows.append((answer, key, expected == "1", kind, reason[0] if reason else ""))
+    return rows
+
+
+CLASS_ROWS = load_classes()
+
+
+def test_every_class_has_both_verdicts():
+    kinds = {r[3] for r in CLASS_ROWS}
+    assert kinds == {"spaced numbers", "lists", "big numbers", "normalisation", "chains", "approximations"}
+    for kind in kinds - {"approximations"}:
+        verdicts = {r[2] for r in CLASS_ROWS if r[3] == kind}
+        assert verdicts == {True, False}, kind
+
+
+@pytest.mark.parametrize(
+    ("answer", "key", "expected", "kind", "reason"),
+    CLASS_ROWS,
+    ids=[f"{r[3]}: {r[0]} vs {r[1]}" for r in CLASS_ROWS],
+)
+def test_answer_class_both_directions(answer, key, expected, kind, reason):
+    """No false accept in the classes of issue 12, and the reason for every not-equivalent verdict."""
+    for a, k in ((answer, key), (key, answer)):
+        result = check(a, k, timeout_s=None)
+        assert result.equivalent is expected, (kind, a, k, result)
+        assert result.reason, result
+        if not expected:
+            assert result.reason.startswith(reason), (a, k, result)
+
+
+def test_big_numbers_are_checked_under_the_time_bound():
+    assert check("2024^{4046}", "2024^{2023} \\cdot 2024^{2023}", timeout_s=5).equivalent
+    assert check(r"\frac{1}{2004!}", "1/2004!", timeout_s=5).equivalent
+    refused = check("10^{200000}", "10^{200000}", timeout_s=5)
+    assert not refused.equivalent and "over 100,000 digits" in (refused.error or "")
+
+
+def test_side_by_side_numbers_say_why():
+    result = check("4 2", "42", timeout_s=None)
+    assert result.error and "two numbers side by side ('4 2')" in result.error
+    assert result.reason == "numbers side by side"
 
 
 def test_table_is_big_and_balanced():
@@ -103,6 +152,9 @@ def test_number_words():
     assert words_to_number("two thousand and twenty-four") == 2024
     assert words_to_number("negative one hundred") == -100
     assert words_to_number("forty apples") is None
+    assert words_to_number("four two") is None and words_to_number("twenty thirty") is None
+    assert words_to_number("twenty one") == 21 and words_to_number("one hundred one") == 101
+    assert words_to_number("twenty eleven") is None
     assert words_to_number("") is None
 
 
@@ -138,5 +190,5 @@ def test_compare_never_raises_on_library_failure(monkeypatch):
         raise RuntimeError("library bug")
 
     monkeypatch.setattr(mathcheck, "_parse", boom)
-    result = check("1", "1", timeout_s=None)
+    result = check("x", "x", timeout_s=None)  # symbolic: read by math-verify (plain numbers never reach it)
     assert result.equivalent is False and "library bug" in (result.error or "")

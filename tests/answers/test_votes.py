@@ -1,6 +1,8 @@
-"""Voting: grouping by an injected equivalence, by mathcheck (the default), ties, unanswered samples."""
+"""Voting: grouping by an injected equivalence, by mathcheck (the default), ties, unanswered samples, order."""
 
 from __future__ import annotations
+
+import random
 
 import pytest
 
@@ -60,3 +62,40 @@ def test_text_equivalence_and_seeds():
     assert not text_equivalence("a", "b")
     assert vote_seeds(7, 3) == [7, 8, 9]
     assert vote_seeds(2**32 - 1, 2) == [2**32 - 1, 0]
+
+
+def within_one(a: str, b: str) -> bool:
+    """Not transitive: 1 ~ 2 and 2 ~ 3, but 1 !~ 3."""
+    return abs(float(a) - float(b)) <= 1
+
+
+def grouped(answers, equivalent=None) -> tuple[list[list[str]], str]:
+    result = group_answers(answers, equivalent=equivalent)
+    groups = sorted(sorted(answers[i].strip() for i in g.members) for g in result.groups)
+    return groups, result.agreement
+
+
+@pytest.mark.parametrize(
+    ("answers", "equivalent"),
+    [
+        (["50%", "50", "0.5", "1/2", "50", None, r"\frac{1}{2}", "50.0"], None),
+        ([r"\sqrt{2}/2", r"\frac{1}{\sqrt{2}}", "0.7071", "x = 3", "3", " 3 ", "3.0", None], None),
+        (["1", "2", "3", "2", "3", "1.5"], within_one),
+    ],
+)
+def test_grouping_is_independent_of_sample_order(answers, equivalent):
+    """A property over shuffled samples: the same groups (as sets of answers) and the same agreement every time."""
+    expected = grouped(answers, equivalent)
+    rng = random.Random(12)
+    for _ in range(12):
+        shuffled = list(answers)
+        rng.shuffle(shuffled)
+        assert grouped(shuffled, equivalent) == expected
+
+
+def test_a_percent_does_not_glue_two_values_together():
+    for order in (["50%", "50", "0.5"], ["50", "50%", "0.5"], ["0.5", "50", "50%"]):
+        result = group_answers(order)
+        groups = sorted(sorted(order[i] for i in g.members) for g in result.groups)
+        assert groups == [["0.5", "50%"], ["50"]]
+        assert result.agreement == "2/3"

@@ -72,6 +72,25 @@ def test_check_pairs_json_one_object_per_line_in_order(tmp_path):
     assert all("equivalent" in r for r in rows)
 
 
+def test_check_pairs_gives_a_reason_for_every_refusal(tmp_path):
+    sheet = tmp_path / "reasons.tsv"
+    rows_in = [
+        ("x = 3, x = 1 \\pm \\sqrt{2}", "1", "list vs single value"),
+        ("3.14", "\\pi", "approximation of an exact value"),
+        ("x = 7 = 11", "11", "inconsistent chain"),
+        ("1 1/2", "1", "not equal"),
+        ("4 2", "42", "numbers side by side"),
+        ("no tab", None, "malformed line"),
+    ]
+    sheet.write_text("".join(a + (f"\t{k}" if k else "") + "\n" for a, k, _ in rows_in), encoding="utf-8")
+    result = CliRunner().invoke(app, ["tutor", "check", "--pairs", str(sheet), "--json"])
+    assert result.exit_code == 1
+    rows = [json.loads(line) for line in result.stdout.splitlines()]  # still one JSON object per line
+    assert len(rows) == len(rows_in)
+    for row, (_, _, reason) in zip(rows, rows_in, strict=True):
+        assert row["equivalent"] is False and row["reason"].startswith(reason), row
+
+
 def test_check_pairs_all_equal_is_exit_0_and_plain_output(tmp_path):
     sheet = tmp_path / "ok.tsv"
     sheet.write_text("1/2\t0.5\n(1,2)\t\\left(1, 2\\right)\n", encoding="utf-8")

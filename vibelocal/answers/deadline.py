@@ -24,7 +24,9 @@ STARTUP_TIMEOUT_S = 60.0
 
 
 def _timed_out(timeout_s: float) -> CheckResult:
-    return CheckResult(False, error=f"the check took longer than {timeout_s:g}s and was stopped")
+    return CheckResult(
+        False, error=f"the check took longer than {timeout_s:g}s and was stopped", reason="timed out"
+    )
 
 
 def run_bounded(answer: str, key: str, timeout_s: float) -> CheckResult:
@@ -101,10 +103,10 @@ class HelperProcess:
                 return _timed_out(timeout_s)
             except (OSError, RuntimeError) as exc:
                 self.close_locked()
-                return CheckResult(False, error=f"the check could not run: {exc}")
+                return CheckResult(False, error=f"the check could not run: {exc}", reason="error")
             if line is None:
                 self.close_locked()
-                return CheckResult(False, error="the answer-checking helper process stopped")
+                return CheckResult(False, error="the answer-checking helper process stopped", reason="error")
             return CheckResult(**json.loads(line))
 
     def close_locked(self) -> None:
@@ -133,7 +135,7 @@ def serve(stdin: IO[str], stdout: IO[str]) -> None:
             request = json.loads(line)
             result = compare(str(request["answer"]), str(request["key"]))
         except Exception as exc:  # a bad request or a library bug must not kill the helper
-            result = CheckResult(False, error=f"the check failed: {type(exc).__name__}")
+            result = CheckResult(False, error=f"the check failed: {type(exc).__name__}", reason="error")
         stdout.write(json.dumps(result.to_dict()) + "\n")
         stdout.flush()
 

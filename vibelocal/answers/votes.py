@@ -1,4 +1,10 @@
-"""Self-consistency voting: K final answers grouped by mathematical equivalence; the largest group wins."""
+"""Self-consistency voting: K final answers partitioned by mathematical equivalence; the largest group wins.
+
+The groups are a partition that does not depend on the order of the samples: identical answers (up to spaces)
+are one answer, and the distinct answers are grouped in a fixed order (sorted by their canonical text), each
+joining the first group whose first member it is equivalent to. For votes a percent is read as its value
+(`50%` is 1/2, never also 50), so one answer cannot glue two different values into one group.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ DEFAULT_CHECK_TIMEOUT_S = 2.0
 
 @dataclass(frozen=True)
 class VoteGroup:
-    """Samples whose final answers are equivalent; `answer` is the first one seen."""
+    """Samples whose final answers are equivalent; `answer` is the one given by the earliest of them."""
 
     answer: str
     members: list[int] = field(default_factory=list)
@@ -28,7 +34,7 @@ class VoteGroup:
 
 @dataclass(frozen=True)
 class VoteResult:
-    """Groups largest first (ties: the group seen first), and the samples that gave no final answer."""
+    """Groups largest first (ties: the group with the earliest sample), and the samples with no final answer."""
 
     groups: list[VoteGroup]
     total: int
@@ -59,38 +65,57 @@ class VoteResult:
         }
 
 
+def vote_form(answer: str) -> str:
+    """An answer as votes compare it: a percent becomes the fraction it is (`50%` -> `\\frac{50}{100}`)."""
+    from vibelocal.answers.normalize import normalize
+
+    norm = normalize(answer)
+    return rf"\frac{{{norm.text}}}{{100}}" if norm.percent and not norm.choice else answer
+
+
 def math_equivalence(timeout_s: float = DEFAULT_CHECK_TIMEOUT_S) -> Equivalence:
-    """Equivalence by `mathcheck` (math-verify + sympy): `1/2`, `0.5` and `\\frac12` are one answer."""
+    """Equivalence by `mathcheck` (exact, math-verify + sympy): `1/2`, `0.5`, `50%` and `\\frac12` are one answer."""
     from vibelocal.answers import mathcheck
 
     def equivalent(a: str, b: str) -> bool:
-        return mathcheck.check(a, b, timeout_s=timeout_s).equivalent
+        return mathcheck.check(vote_form(a), vote_form(b), timeout_s=timeout_s).equivalent
 
     return equivalent
 
 
 def text_equivalence(a: str, b: str) -> bool:
     """Equality up to whitespace (for code, where mathematical equivalence means nothing)."""
-    return re.sub(r"\s+", " ", a).strip() == re.sub(r"\s+", " ", b).strip()
+    return _spaces(a) == _spaces(b)
+
+
+def _spaces(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def group_answers(answers: Sequence[str | None], equivalent: Equivalence | None = None) -> VoteResult:
-    """Group final answers (None: a sample without one); each joins the first group it is equivalent to."""
+    """Partition final answers (None: a sample without one) into groups of equivalent answers, order-independently."""
     same = equivalent or math_equivalence()
-    groups: list[VoteGroup] = []
     unanswered: list[int] = []
+    samples: dict[str, list[int]] = {}  # each distinct answer (up to spaces) -> the samples that gave it
     for index, answer in enumerate(answers):
         if answer is None or not answer.strip():
             unanswered.append(index)
-            continue
-        for group in groups:
-            if text_equivalence(answer, group.answer) or _safe(same, answer, group.answer):
-                group.members.append(index)
+        else:
+            samples.setdefault(_spaces(answer), []).append(index)
+    blocks: list[list[str]] = []  # distinct answers, grouped; each block's first answer is its representative
+    for text in sorted(samples, key=lambda t: (len(t), t)):
+        for block in blocks:
+            if _safe(same, text, block[0]):
+                block.append(text)
                 break
         else:
-            groups.append(VoteGroup(answer, [index]))
-    order = sorted(range(len(groups)), key=lambda g: (-groups[g].size, g))
-    return VoteResult([groups[g] for g in order], total=len(answers), unanswered=unanswered)
+            blocks.append([text])
+    groups = []
+    for block in blocks:
+        members = sorted(i for text in block for i in samples[text])
+        groups.append(VoteGroup(str(answers[members[0]]), members))
+    groups.sort(key=lambda g: (-g.size, g.members[0]))
+    return VoteResult(groups, total=len(answers), unanswered=unanswered)
 
 
 def _safe(same: Equivalence, a: str, b: str) -> bool:

@@ -364,7 +364,11 @@ def run_votes(
     for i, seed in enumerate(seeds, start=1):
         _note(f"sample {i}/{len(seeds)} (seed {seed})")
         record = run_turn(
-            engine, messages, replace(generation, seed=seed), render, time_budget_s=generation.thinking_time_s
+            engine,
+            messages,
+            replace(generation, seed=seed, reuse_prefix=False),  # each sample as `solve --seed SEED` alone
+            render,
+            time_budget_s=generation.thinking_time_s,
         )
         records.append(record)
         if record.stop_reason == "cancelled":

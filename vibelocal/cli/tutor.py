@@ -168,7 +168,7 @@ def run_check(
         if error is None:
             row.update(check(a or "", k or "", timeout_s=timeout_s).to_dict())
         else:
-            row.update(equivalent=False, error=error)
+            row.update(equivalent=False, error=error, reason="malformed line")
         all_equal = all_equal and row["equivalent"]
         if as_json:
             print(json.dumps(row, ensure_ascii=False), flush=True)

@@ -1,9 +1,12 @@
 """Hint safety: find every number and expression in a hint that gives the reference answer away, and redact it.
 
 A span leaks when it is literally the reference, or when the answer checker (`mathcheck`, never the model) says
-it is equivalent: `42`, `\\frac{84}{2}`, `$x = 42$`, `forty-two`, `42.0`, `4.2 \\times 10^1`. Expressions copied
-from the problem text itself (`6 \\times 7` in "what is 6 x 7?") give nothing away and are kept; bare values
-equal to the answer are always hidden.
+it is equivalent: `42`, `\\frac{84}{2}`, `$x = 42$`, `forty-two`, `42.0`, `4.2 \\times 10^1`. Candidates come
+from math in the hint, numbers, number words, plain functions (`sqrt(2)`), and arithmetic said in words
+(`40 plus 2`, `84 halved`, `one over two`, `2 to the power 10`, `root two`, and `4 2`, which spells 42; see
+tutor/spoken.py), each read into LaTeX the checker understands. Expressions copied from the problem text itself
+(`6 \\times 7` in "what is 6 x 7?") give nothing away and are kept; bare values equal to the answer are always
+hidden.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 
 from vibelocal.answers.braces import closing_bracket
 from vibelocal.answers.mathcheck import NUMBER_WORD, normalize
+from vibelocal.tutor import spoken
 
 REDACTED = "[…]"
 """What a leaking span is replaced with."""
@@ -28,6 +32,7 @@ _ARITHMETIC = re.compile(rf"(?<![\w.])[-(]*\d[\d\s.(){{}}]*(?:{_OPERATOR}\s*[-({
 _GROUP = re.compile(r"\\\{[^{}]*\\\}|\([^()]*,[^()]*\)|\[[^\[\]]*,[^\[\]]*[\])]")
 _LIST = re.compile(r"(?<![\w.])[-−]?\d+(?:\.\d+)?(?:\s*(?:,|\band\b|\bor\b)\s*[-−]?\d+(?:\.\d+)?)+")
 _ASSIGNMENT = re.compile(r"(?<![\w\\])[A-Za-z]\s*=\s*([^,;\n]+?)(?=[,;\n]|\.\s|\.$|$)")
+_PLAIN_CALL = re.compile(r"(?<![\\A-Za-z])(?:sqrt|cbrt|sin|cos|tan|log|ln|exp)\s*\([^()]*\)", re.I)
 _WORDS = re.compile(
     rf"\b(?:minus\s+|negative\s+)?(?:{NUMBER_WORD})(?:[\s-]+(?:and\s+)?(?:{NUMBER_WORD}))*\b", re.I
 )
@@ -77,7 +82,7 @@ def candidates(hint: str) -> list[tuple[int, int]]:
                 spans.append((inner_start + part.start(), inner_start + part.end()))
     for m in _COMMAND.finditer(hint):
         spans.append((m.start(), _braced_end(hint, m.start())))
-    for pattern in (_NUMBER, _ARITHMETIC, _WORDS, _GROUP, _LIST):
+    for pattern in (_NUMBER, _ARITHMETIC, _WORDS, _GROUP, _LIST, _PLAIN_CALL):
         spans.extend(m.span() for m in pattern.finditer(hint))
     spans.extend(m.span(1) for m in _ASSIGNMENT.finditer(hint))
     return sorted({_trim(hint, s, e) for s, e in spans if hint[s:e].strip(_TRIM)})
@@ -119,20 +124,27 @@ def find_leaks(
     literal = reference.strip()
     if literal and (len(literal) > 1 or not literal.isalnum()):
         leaks.extend(m.span() for m in re.finditer(re.escape(literal), hint))
-    problem_flat = re.sub(r"\s+", "", problem)
+    problem_flat = re.sub(r"\s+", "", problem).lower()
+    proposals = [(s, e, hint[s:e].strip().strip("$").strip()) for s, e in candidates(hint)]
+    proposals += [(s, e, latex) for s, e, latex in spoken.spans(hint)]
     seen: dict[str, bool] = {}
-    for start, end in candidates(hint):
-        text = hint[start:end].strip().strip("$").strip()
+    for start, end, text in proposals:
         if not text or any(s <= start and end <= e for s, e in leaks):
             continue
-        has_operator = bool(re.search(r"[-+*/×÷^=]|\\(?:frac|times|cdot|sqrt)", text.lstrip("-")))
-        if has_operator and re.sub(r"\s+", "", text) in problem_flat:
+        if _copied(hint[start:end], text, problem_flat):
             continue  # restating the problem gives nothing away
         if text not in seen:
             seen[text] = judge(text, reference)
         if seen[text]:
             leaks.append((start, end))
     return leaks
+
+
+def _copied(span: str, text: str, problem_flat: str) -> bool:
+    """An expression (not a bare value) that the problem itself states, as typed or as read."""
+    if not re.search(r"[-+*/×÷^=]|\\(?:frac|times|cdot|sqrt)", text.lstrip("-")):
+        return False
+    return any(re.sub(r"\s+", "", t).lower() in problem_flat for t in (span, text))
 
 
 def redact(hint: str, spans: list[tuple[int, int]]) -> str:

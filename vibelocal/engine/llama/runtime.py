@@ -196,7 +196,7 @@ class LlamaEngine:
             yield StreamEvent("done", stop_reason="context_full", stats=stats)
             return
         start_eval = self.evaluated
-        cached = self._reuse_prefix(tokens)
+        cached = self._reuse_prefix(tokens if settings.reuse_prefix else tokens[:1])  # [:1]: keeps none
         stats.cached_tokens = cached
         t_prefill = time.perf_counter()
         finished = self._prefill(tokens[cached:], control)
