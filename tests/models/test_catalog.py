@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from vibelocal.errors import ConfigError, UnknownModelError
@@ -79,6 +81,26 @@ def test_existing_file_is_a_path_even_without_dot_slash(catalog, tmp_path, monke
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "b.gguf").write_bytes(b"GGUF")
     assert parse_ref("a/b.gguf", catalog).kind == "path"
+
+
+@pytest.mark.parametrize("kind", ["loop", "dangling", "fifo", "dir"])
+def test_anything_at_a_relative_path_is_a_path_never_a_hub_repo(catalog, tmp_path, monkeypatch, kind):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "owner").mkdir()
+    target = tmp_path / "owner" / "repo"
+    {
+        "loop": lambda: target.symlink_to("repo"),
+        "dangling": lambda: target.symlink_to("gone"),
+        "fifo": lambda: os.mkfifo(target),
+        "dir": target.mkdir,
+    }[kind]()
+    assert parse_ref("owner/repo", catalog).kind == "path"
+    assert parse_ref("owner/repo:Q4_K_M", catalog).kind == "hub_quant"  # nothing there: a hub ref
+
+
+def test_a_ref_longer_than_a_path_allows_is_not_an_error_of_the_filesystem(catalog):
+    ref = parse_ref("o/r/" + "x" * 5000 + ".gguf", catalog)  # stat() would say ENAMETOOLONG
+    assert ref.kind == "hub_file"
 
 
 def test_no_ref_means_the_default_model(catalog):
