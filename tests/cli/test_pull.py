@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from hubserver import REPO, HubServer, manifest, write_manifest
+from testpaths import make_odd_path
 from typer.testing import CliRunner
 
 from vibelocal.config import Settings
@@ -395,13 +396,7 @@ def test_a_damaged_registry_found_by_pull_is_said(evil):
 @pytest.mark.parametrize("kind", ["loop", "dangling", "fifo"])
 def test_a_relative_path_that_is_a_link_loop_dangling_link_or_fifo_is_a_bad_local_path(evil, tmp_path, kind):
     (tmp_path / "o").mkdir()
-    target = tmp_path / "o" / "r"  # `o/r` would otherwise be taken for a hub repo
-    if kind == "loop":
-        target.symlink_to("r")
-    elif kind == "dangling":
-        target.symlink_to("nowhere.gguf")
-    else:
-        os.mkfifo(target)
+    make_odd_path(tmp_path / "o" / "r", kind)  # `o/r` would otherwise be taken for a hub repo
     out = subprocess.run(
         [sys.executable, "-m", "vibelocal", "pull", "o/r", "--yes"],
         capture_output=True, text=True, cwd=tmp_path, timeout=60,

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from testpaths import make_odd_path
 
 from vibelocal.errors import ConfigError, UnknownModelError
 from vibelocal.models.catalog import Catalog, load_manifest, parse_ref
@@ -88,12 +87,7 @@ def test_anything_at_a_relative_path_is_a_path_never_a_hub_repo(catalog, tmp_pat
     monkeypatch.chdir(tmp_path)
     (tmp_path / "owner").mkdir()
     target = tmp_path / "owner" / "repo"
-    {
-        "loop": lambda: target.symlink_to("repo"),
-        "dangling": lambda: target.symlink_to("gone"),
-        "fifo": lambda: os.mkfifo(target),
-        "dir": target.mkdir,
-    }[kind]()
+    target.mkdir() if kind == "dir" else make_odd_path(target, kind)
     assert parse_ref("owner/repo", catalog).kind == "path"
     assert parse_ref("owner/repo:Q4_K_M", catalog).kind == "hub_quant"  # nothing there: a hub ref
 

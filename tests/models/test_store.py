@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from testpaths import make_odd_path
 
 from vibelocal.errors import ExitCode, ModelLoadError, ModelUnavailableError
 from vibelocal.models.catalog import Catalog, parse_ref
@@ -366,12 +367,7 @@ def test_delete_never_follows_a_snapshot_to_a_blob_outside_the_cache(tmp_path):
 @pytest.mark.parametrize("kind", ["loop", "dangling", "fifo"])
 def test_model_from_path_names_links_to_nothing_loops_and_fifos(tmp_path, kind):
     path = tmp_path / "m.gguf"
-    if kind == "loop":
-        path.symlink_to("m.gguf")
-    elif kind == "dangling":
-        path.symlink_to("gone.gguf")
-    else:
-        os.mkfifo(path)
+    make_odd_path(path, kind)
     with pytest.raises((ModelUnavailableError, ModelLoadError)) as err:
         model_from_path(path)  # never blocks on the FIFO
     fragment = {"loop": "symbolic link loop", "dangling": "broken symbolic link", "fifo": "named pipe"}[kind]
