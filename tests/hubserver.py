@@ -9,7 +9,8 @@ It speaks the parts of the hub protocol huggingface_hub 2.4 uses for a file down
 Errors carry the hub's `X-Error-Code` header so huggingface_hub raises its own exception classes.
 
 Faults are queued per request (`server.fault("drop", after_bytes=...)`) and each one is used up by the first
-request it matches.
+request it matches. A file can also be made hostile for good (`server.hostile(repo, name, ...)`): a commit or ETag
+that is a path (traversal), a size it announces but never sends, empty 206 answers, a redirect to itself.
 """
 
 from __future__ import annotations
@@ -52,6 +53,14 @@ class RepoFile:
     path: Path
     size: int
     sha256: str
+    etag: str | None = None
+    """Hostile: sent as ETag and X-Linked-Etag instead of the sha256."""
+    announce_size: int | None = None
+    """Hostile: the size announced (X-Linked-Size, Content-Length); only the real bytes are sent, then it hangs up."""
+    empty_206: bool = False
+    """Hostile: every ranged GET gets a 206 with a well-formed Content-Range and no bytes."""
+    redirect_loop: bool = False
+    """Hostile: HEAD and GET answer 302 to the same URL, forever."""
 
 
 @dataclass
@@ -111,6 +120,15 @@ class HubServer:
         entry = RepoFile(name=name, path=path, size=path.stat().st_size, sha256=data_hash.hexdigest())
         r = self.repos.setdefault(repo, Repo(repo, commit or hashlib.sha1(repo.encode()).hexdigest()))
         r.files[name] = entry
+        return entry
+
+    def hostile(self, repo: str, name: str, **changes) -> RepoFile:
+        """Make one served file lie for good (see RepoFile's hostile fields); a commit change applies to its repo."""
+        if "commit" in changes:
+            self.repos[repo].commit = changes.pop("commit")
+        entry = self.repos[repo].files[name]
+        for key, value in changes.items():
+            setattr(entry, key, value)
         return entry
 
     def set_gated(self, repo: str, gated: bool = True) -> None:
@@ -236,19 +254,24 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             self._dispatch("GET")
 
         def _dispatch(self, method: str) -> None:
-            path = unquote(urlsplit(self.path).path)
+            raw = urlsplit(self.path).path
+            path = unquote(raw)
             hub._count(method, path, self.headers.get("Range"))
-            if m := _RESOLVE.match(path):
-                fault = hub._take_fault(method, m["file"])
+            if m := _RESOLVE.match(raw):  # matched before unquoting: a hostile commit may hold %2F
+                file = unquote(m["file"])
+                fault = hub._take_fault(method, file)
                 if fault and self._plain_fault(fault):
                     return
-                found = self._lookup(m["repo"], m["file"])
+                found = self._lookup(unquote(m["repo"]), file)
                 if found is None:
                     return
                 repo, entry = found
                 assert entry is not None
-                if m["rev"] not in ("main", repo.commit):
+                if unquote(m["rev"]) not in ("main", repo.commit):
                     self._error(404, "RevisionNotFound", "Invalid rev id")
+                    return
+                if entry.redirect_loop:
+                    self._redirect_to_itself()
                     return
                 if hub.cdn_endpoint and self.server is hub._servers[0]:
                     self._redirect(repo, entry)
@@ -298,37 +321,56 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
+        def _redirect_to_itself(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", urlsplit(self.path).path)  # relative, as the hub's own redirects are
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
         def _file_headers(self, repo: Repo, entry: RepoFile) -> None:
-            self.send_header("ETag", f'"{entry.sha256}"')
-            self.send_header("X-Linked-Etag", f'"{entry.sha256}"')
-            self.send_header("X-Linked-Size", str(entry.size))
+            etag = entry.etag if entry.etag is not None else entry.sha256
+            self.send_header("ETag", f'"{etag}"')
+            self.send_header("X-Linked-Etag", f'"{etag}"')
+            self.send_header("X-Linked-Size", str(entry.announce_size or entry.size))
             self.send_header("X-Repo-Commit", repo.commit)
             self.send_header("Accept-Ranges", "bytes")
 
         def _serve_file(self, method: str, repo: Repo, entry: RepoFile, fault: Fault | None) -> None:
             start = 0
+            size = entry.announce_size or entry.size
             rng = self.headers.get("Range")
             if rng and (rm := re.fullmatch(r"bytes=(\d+)-(\d*)", rng.strip())):
                 start = int(rm[1])
-                if start >= entry.size:
+                if entry.empty_206:
+                    self._empty_206(repo, entry, start, size)
+                    return
+                if start >= size:
                     self.send_response(416)
-                    self.send_header("Content-Range", f"bytes */{entry.size}")
+                    self.send_header("Content-Range", f"bytes */{size}")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-            length = entry.size - start
             self.send_response(206 if start else 200)
             self._file_headers(repo, entry)
             if start:
-                self.send_header("Content-Range", f"bytes {start}-{entry.size - 1}/{entry.size}")
-            self.send_header("Content-Length", str(length))
+                self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+            self.send_header("Content-Length", str(size - start))
             self.send_header("Content-Type", "application/octet-stream")
-            if fault and fault.kind in ("drop", "stall"):
+            if (fault and fault.kind in ("drop", "stall")) or entry.announce_size:
                 self.send_header("Connection", "close")
             self.end_headers()
             if method == "HEAD":
                 return
             self._send_body(entry, start, fault)
+            if entry.announce_size:
+                self.close_connection = True  # short of what it announced: hang up
+
+        def _empty_206(self, repo: Repo, entry: RepoFile, start: int, size: int) -> None:
+            self.send_response(206)
+            self._file_headers(repo, entry)
+            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def _send_body(self, entry: RepoFile, start: int, fault: Fault | None) -> None:
             limit = fault.after_bytes if fault and fault.kind in ("drop", "stall") else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from hubserver import REPO, HubServer, manifest, write_manifest
+from testpaths import make_odd_path
 from typer.testing import CliRunner
 
 from vibelocal.config import Settings
@@ -284,3 +286,190 @@ def test_plain_and_rich_progress_render_every_phase(capsys):
         for e in events:
             bar(e)
     assert "already downloaded and verified" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- hostile servers and odd input, through the CLI
+
+SMALL = "tiny.Q4_1.gguf"
+
+
+@pytest.fixture
+def evil(tmp_path_factory, monkeypatch):
+    """A server of its own (hostility is for good) serving a 300 kB file as o/r/tiny.Q4_1.gguf."""
+    served = tmp_path_factory.mktemp("served") / SMALL
+    served.write_bytes(os.urandom(300_000))
+    with HubServer() as server:
+        server.add_file("o/r", SMALL, served)
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        yield server
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_pull_refuses_a_traversal_commit_with_one_line_and_touches_nothing_outside(evil, tmp_path):
+    outside = tmp_path / "victim"
+    outside.mkdir()
+    (outside / SMALL).write_bytes(b"the user's own file")
+    evil.hostile("o/r", SMALL, commit=os.path.relpath(outside, hf_cache_dir() / "models--o--r" / "snapshots"))
+    before = files_under(tmp_path)
+    out = cli("pull", f"o/r/{SMALL}")
+    assert out.returncode == ExitCode.MODEL_UNAVAILABLE
+    assert "commit id '../" in one_error_line(out) and out.stdout == ""
+    assert files_under(tmp_path) == before and not any(p.is_symlink() for p in outside.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "fragment"),
+    [
+        (
+            ["pull", "owner/../x.gguf"],
+            {},
+            ExitCode.MODEL_UNAVAILABLE,
+            "'owner/../x.gguf' is not a valid hub file",
+        ),
+        (["pull", "repo/../../x.gguf"], {}, ExitCode.MODEL_UNAVAILABLE, "is not a valid hub"),
+        (
+            ["pull", "o/r/" + "x" * 5000 + ".gguf"],
+            {},
+            ExitCode.MODEL_UNAVAILABLE,
+            "longer than a path allows",
+        ),
+        (
+            ["pull", "o/r:Q4_1"],
+            {"HF_HUB_DOWNLOAD_TIMEOUT": "abc"},
+            ExitCode.USAGE,
+            "HF_HUB_DOWNLOAD_TIMEOUT must be",
+        ),
+        (["pull", "o/r:Q4_1"], {"HF_HUB_ETAG_TIMEOUT": "1e9"}, ExitCode.USAGE, "HF_HUB_ETAG_TIMEOUT must be"),
+    ],
+)
+def test_pull_of_bad_refs_and_bad_hub_settings_is_one_line_before_any_request(
+    evil, args, env, code, fragment
+):
+    out = cli(*args, env=env)
+    assert out.returncode == code
+    assert fragment in one_error_line(out) and out.stdout == ""
+    assert evil.counters.requests == []
+
+
+def test_pull_from_a_redirect_loop_is_one_line(evil):
+    evil.hostile("o/r", SMALL, redirect_loop=True)
+    out = cli("pull", f"o/r/{SMALL}")
+    assert out.returncode == ExitCode.MODEL_UNAVAILABLE
+    assert "in a loop" in one_error_line(out)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"version": 1, "models": [{"size_bytes": ' + b"9" * 5000 + b"}]}",
+     b'{"models": [1, 2]}', b"\xff\xfe not utf-8", b" " * (17 * 1024 * 1024)],
+    ids=["100k-deep", "5000-digit-int", "not-dicts", "not-utf8", "huge"],
+)  # fmt: skip
+def test_a_damaged_registry_is_set_aside_said_and_kept_and_pull_rebuilds_it(evil, content):
+    registry = get_paths().registry_file
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    registry.write_bytes(content)
+    listed = cli("models", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == {"models": []}
+    assert "set aside" in listed.stderr and "Traceback" not in listed.stderr
+    kept = list(registry.parent.glob("models.json.corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == content
+    out = cli("pull", f"o/r/{SMALL}")
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads(cli("models", "--json").stdout)["models"]) == 1
+
+
+def test_a_damaged_registry_found_by_pull_is_said(evil):
+    registry = get_paths().registry_file
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    registry.write_text("[" * 100_000)
+    out = cli("pull", f"o/r/{SMALL}")
+    assert out.returncode == 0, out.stderr
+    assert (
+        "the model registry was unreadable; it was set aside as" in out.stderr
+        and "Traceback" not in out.stderr
+    )
+
+
+@pytest.mark.parametrize("kind", ["loop", "dangling", "fifo"])
+def test_a_relative_path_that_is_a_link_loop_dangling_link_or_fifo_is_a_bad_local_path(evil, tmp_path, kind):
+    (tmp_path / "o").mkdir()
+    make_odd_path(tmp_path / "o" / "r", kind)  # `o/r` would otherwise be taken for a hub repo
+    out = subprocess.run(
+        [sys.executable, "-m", "vibelocal", "pull", "o/r", "--yes"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    line = one_error_line(out)
+    expected = {"loop": "symbolic link loop", "dangling": "broken symbolic link", "fifo": "named pipe (FIFO)"}
+    assert expected[kind] in line and "o/r" in line
+    code = ExitCode.MODEL_LOAD if kind == "fifo" else ExitCode.MODEL_UNAVAILABLE
+    assert out.returncode == code and evil.counters.requests == []
+
+
+def test_a_local_file_that_was_never_a_model_is_not_told_to_download_it_again(hub, tmp_path):
+    text = tmp_path / "notes.gguf"
+    text.write_text("these are my notes, not a model " * 10)
+    out = cli("pull", str(text))
+    line = one_error_line(out)
+    assert out.returncode == ExitCode.MODEL_LOAD and "not a GGUF model file" in line
+    assert "download it again" not in line and "check the path" in line
+
+
+# --------------------------------------------------------------------------- read-only and full disks (real mounts)
+
+
+def _can_mount() -> bool:
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs tmpfs /mnt"], capture_output=True)
+    return probe.returncode == 0
+
+
+needs_mounts = pytest.mark.skipif(
+    not shutil.which("unshare") or not _can_mount(), reason="needs a user namespace that may mount tmpfs"
+)
+
+
+def in_namespace(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `sh -c script` in a private mount namespace (mounts vanish with it); $@ are `args`."""
+    return subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", *args],
+        capture_output=True, text=True, env=dict(os.environ), timeout=120,
+    )  # fmt: skip
+
+
+@needs_mounts
+@pytest.mark.parametrize("which", ["data", "cache"])
+def test_a_read_only_data_or_cache_folder_is_refused_before_any_byte(evil, which):
+    folder = get_paths().registry_file.parent if which == "data" else hf_cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    out = in_namespace(
+        'mount -t tmpfs -o ro tmpfs "$1" && exec "$2" -m vibelocal pull "o/r/tiny.Q4_1.gguf"',
+        str(folder), sys.executable,
+    )  # fmt: skip
+    assert out.returncode == ExitCode.MODEL_UNAVAILABLE, out.stderr
+    line = one_error_line(out)
+    assert "is not writable" in line and str(folder) in line
+    assert evil.counters.gets() == [] and evil.counters.body_bytes == 0
+
+
+@needs_mounts
+def test_a_disk_that_fills_up_mid_download_is_one_line_exit_4_and_the_partial_is_kept(evil):
+    # The free-space check before the download is faked to pass (a tmpfs too small for the 256 MB margin would
+    # fail it, which is the other test); the disk that then fills up is a real 200 kB tmpfs.
+    hf = hf_cache_dir()
+    hf.mkdir(parents=True)
+    driver = (
+        "import vibelocal.models.download as d; d._disk_free = lambda p: 1 << 50; "
+        "from vibelocal.cli import main; main(['pull', 'o/r/tiny.Q4_1.gguf'])"
+    )
+    out = in_namespace(
+        'mount -t tmpfs -o size=200k tmpfs "$1" && "$2" -c "$3"; rc=$?; ls -l "$1"/models--o--r/blobs >&2; exit $rc',
+        str(hf), sys.executable, driver,
+    )  # fmt: skip
+    assert out.returncode == ExitCode.MODEL_UNAVAILABLE, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in out.stderr
+    assert "the disk filled up while writing tiny.Q4_1.gguf" in errors[0] and "resumes" in errors[0]
+    assert ".incomplete" in out.stderr  # the partial stayed, for the resume
+    assert Registry(get_paths()).list() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from testpaths import make_odd_path
 
 from vibelocal.errors import ConfigError, UnknownModelError
 from vibelocal.models.catalog import Catalog, load_manifest, parse_ref
@@ -79,6 +80,21 @@ def test_existing_file_is_a_path_even_without_dot_slash(catalog, tmp_path, monke
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "b.gguf").write_bytes(b"GGUF")
     assert parse_ref("a/b.gguf", catalog).kind == "path"
+
+
+@pytest.mark.parametrize("kind", ["loop", "dangling", "fifo", "dir"])
+def test_anything_at_a_relative_path_is_a_path_never_a_hub_repo(catalog, tmp_path, monkeypatch, kind):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "owner").mkdir()
+    target = tmp_path / "owner" / "repo"
+    target.mkdir() if kind == "dir" else make_odd_path(target, kind)
+    assert parse_ref("owner/repo", catalog).kind == "path"
+    assert parse_ref("owner/repo:Q4_K_M", catalog).kind == "hub_quant"  # nothing there: a hub ref
+
+
+def test_a_ref_longer_than_a_path_allows_is_not_an_error_of_the_filesystem(catalog):
+    ref = parse_ref("o/r/" + "x" * 5000 + ".gguf", catalog)  # stat() would say ENAMETOOLONG
+    assert ref.kind == "hub_file"
 
 
 def test_no_ref_means_the_default_model(catalog):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from hubserver import REPO, HubServer, manifest, write_manifest
 
 from vibelocal.errors import (
+    ConfigError,
     DiskSpaceError,
     DownloadError,
     ExitCode,
@@ -375,3 +377,235 @@ def test_pick_gguf_refuses_ambiguity(files, quant, fragment):
     with pytest.raises(ModelUnavailableError) as err:
         pick_gguf("o/r", files, quant)
     assert fragment in err.value.message
+
+
+# --------------------------------------------------------------------------- a hostile server
+
+
+SMALL = "tiny.Q4_1.gguf"
+
+
+@pytest.fixture
+def small_file(tmp_path_factory) -> Path:
+    """A 300 kB file: the hostile cases need bytes, not a model (nothing here loads it)."""
+    path = tmp_path_factory.mktemp("served") / SMALL
+    path.write_bytes(os.urandom(300_000))
+    return path
+
+
+@pytest.fixture
+def evil(small_file, monkeypatch):
+    """A server of its own per test (hostility is for good), already in HF_ENDPOINT."""
+    with HubServer() as server:
+        server.add_file("o/r", SMALL, small_file)
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        yield server
+
+
+def tree(root: Path) -> dict[str, bytes | str]:
+    """Every entry under `root` with its bytes (or link target): what "nothing was touched" compares."""
+    out: dict[str, bytes | str] = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        out[rel] = os.readlink(p) if p.is_symlink() else (p.read_bytes() if p.is_file() else "dir")
+    return out
+
+
+def victim(tmp_path: Path) -> Path:
+    """A folder outside the cache holding a user's file of the served name (the issue's deleted file)."""
+    folder = tmp_path / "victim"
+    folder.mkdir()
+    (folder / SMALL).write_bytes(b"the user's own file, not to be touched")
+    (folder / "x").write_bytes(b"another file of the user's")
+    return folder
+
+
+def test_a_commit_id_that_is_a_path_is_refused_and_nothing_outside_the_cache_is_touched(evil, tmp_path):
+    outside = victim(tmp_path)
+    snapshots = hf_cache_dir() / "models--o--r" / "snapshots"
+    evil.hostile("o/r", SMALL, commit=os.path.relpath(outside, snapshots))
+    before = tree(tmp_path)
+    with pytest.raises(download.UnsafePathError) as err:
+        download.pull(parse_ref(f"o/r/{SMALL}"), quant=None, paths=get_paths(), options=FAST)
+    assert "the server's commit id '../" in err.value.message and "not 40 hex digits" in err.value.message
+    assert err.value.exit_code == ExitCode.MODEL_UNAVAILABLE and "\n" not in err.value.message
+    assert tree(tmp_path) == before
+    assert evil.counters.body_bytes == 0 and Registry(get_paths()).list() == []
+
+
+def test_an_etag_that_is_a_path_never_names_a_blob_even_with_a_pinned_sha256(evil, small_file, tmp_path):
+    outside = victim(tmp_path)
+    blobs = hf_cache_dir() / "models--o--r" / "blobs"
+    evil.hostile("o/r", SMALL, etag=os.path.relpath(outside / "x", blobs))
+    sha = hashlib.sha256(small_file.read_bytes()).hexdigest()
+    catalog = write_manifest(manifest(["o/r"], SMALL, small_file.stat().st_size, sha256=sha))
+    before = tree(tmp_path)
+    model = do_pull("smol-test", catalog)  # the pin names the blob; the hostile ETag is never a path
+    assert model.path.resolve() == blobs / sha and model.sha256 == sha
+    assert tree(tmp_path) == before
+    assert not (hf_cache_dir() / ".locks" / "models--o--r" / "x.lock").exists()
+    assert {p.name for p in (hf_cache_dir() / ".locks" / "models--o--r").iterdir()} == {f"{sha}.lock"}
+
+
+@pytest.mark.parametrize(
+    ("etag", "pin"),
+    [("../../../x", None), ("a" * 63 + "/", None), ("../" + "a" * 61, "not-a-sha256")],
+)
+def test_an_etag_that_is_no_digest_and_no_usable_pin_is_refused(evil, small_file, tmp_path, etag, pin):
+    outside = victim(tmp_path)
+    evil.hostile("o/r", SMALL, etag=etag)
+    catalog = write_manifest(manifest(["o/r"], SMALL, small_file.stat().st_size, sha256=pin))
+    before = tree(tmp_path)
+    with pytest.raises(DownloadError) as err:
+        do_pull("smol-test", catalog)
+    assert err.value.exit_code == ExitCode.MODEL_UNAVAILABLE and "\n" not in err.value.message
+    assert tree(tmp_path) == before and (outside / SMALL).exists()
+    assert evil.counters.body_bytes == 0
+
+
+def test_a_listed_file_name_that_is_a_path_is_never_picked(evil, small_file, tmp_path):
+    evil.add_file("o/r", "../../evil.Q4_K_M.gguf", small_file)
+    model = download.pull(parse_ref("o/r:Q4_1"), quant=None, paths=get_paths(), options=FAST)
+    assert model.file == SMALL
+    with pytest.raises(
+        UnknownModelError
+    ):  # the only Q4_K_M name is the hostile one: skipped, so none matches
+        download.pull(parse_ref("o/r:Q4_K_M"), quant=None, paths=get_paths(), options=FAST)
+
+
+def test_a_snapshot_folder_linked_outside_the_cache_is_refused_before_linking(evil, small_file, tmp_path):
+    outside = victim(tmp_path)
+    commit = evil.repos["o/r"].commit
+    snapshots = hf_cache_dir() / "models--o--r" / "snapshots"
+    snapshots.mkdir(parents=True)
+    (snapshots / commit).symlink_to(outside)  # planted by someone: the link's folder resolves outside
+    before = tree(tmp_path)
+    with pytest.raises(download.UnsafePathError) as err:
+        download.pull(parse_ref(f"o/r/{SMALL}"), quant=None, paths=get_paths(), options=FAST)
+    assert "outside the hub cache" in err.value.message
+    assert tree(tmp_path) == before and evil.counters.body_bytes == 0
+
+
+@pytest.mark.parametrize("how", ["announce_size", "empty_206"])
+def test_a_server_that_announces_more_than_it_sends_ends_in_bounded_attempts(evil, small_file, how):
+    blobs = hf_cache_dir() / "models--o--r" / "blobs"
+    if how == "announce_size":
+        evil.hostile("o/r", SMALL, announce_size=small_file.stat().st_size + 100_000)
+    else:  # a partial is there, and every ranged GET gets a well-formed, empty 206
+        evil.hostile("o/r", SMALL, empty_206=True)
+        blobs.mkdir(parents=True)
+        sha = hashlib.sha256(small_file.read_bytes()).hexdigest()
+        (blobs / f"{sha}.incomplete").write_bytes(small_file.read_bytes()[:1000])
+    with pytest.raises(HubUnreachable) as err:
+        download.pull(
+            parse_ref(f"o/r/{SMALL}"),
+            quant=None,
+            paths=get_paths(),
+            options=DownloadOptions(max_attempts=4, backoff_s=0.01, stall_timeout_s=2),
+        )
+    assert "failed after 4 attempts" in err.value.message and "\n" not in err.value.message
+    assert len(evil.counters.gets()) <= 5  # the first GET plus at most one per failed attempt
+    assert Registry(get_paths()).list() == []
+
+
+def test_a_redirect_loop_is_one_error(evil):
+    evil.hostile("o/r", SMALL, redirect_loop=True)
+    with pytest.raises(DownloadError) as err:
+        download.pull(parse_ref(f"o/r/{SMALL}"), quant=None, paths=get_paths(), options=FAST)
+    assert "redirected the request for o/r/tiny.Q4_1.gguf in a loop" in err.value.message
+    assert len(evil.counters.requests) <= 25
+
+
+# --------------------------------------------------------------------------- parallel pulls
+
+
+def test_two_parallel_pulls_into_one_home_lose_no_entry_and_fetch_each_file_once(tmp_path, monkeypatch):
+    names = [f"p{i}.Q4_1.gguf" for i in range(2)]
+    with HubServer() as server:
+        for name in names:
+            path = tmp_path / name
+            path.write_bytes(os.urandom(64_000))
+            server.add_file("o/r", name, path)
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        for rnd in range(20):
+            # two pulls of different files (the registry race) and two of one file (the blob race)
+            refs = [f"o/r/{names[0]}", f"o/r/{names[1]}"] if rnd % 2 else [f"o/r/{names[rnd % 4 // 2]}"] * 2
+            server.reset_counters()
+            barrier = threading.Barrier(2)
+            errors: list[BaseException] = []
+
+            def one(ref: str, barrier=barrier, errors=errors) -> None:
+                barrier.wait()
+                try:
+                    download.pull(parse_ref(ref), quant=None, paths=get_paths(), options=FAST)
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=one, args=(r,)) for r in refs]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert errors == []
+            listed = {m.file for m in Registry(get_paths()).list()}
+            assert set(r.rsplit("/", 1)[1] for r in refs) <= listed, f"round {rnd}: {listed}"
+            fresh = len(set(refs))
+            assert server.counters.body_bytes <= fresh * 64_000, f"round {rnd}"
+            Registry(get_paths()).file.unlink()
+            for p in hf_cache_dir().rglob("*"):
+                if p.is_file() or p.is_symlink():
+                    p.unlink()
+
+
+# --------------------------------------------------------------------------- bad input before any byte
+
+
+@pytest.mark.parametrize(
+    "value", ["abc", "", "1.5", "0", "-3", "9" * 5000], ids=["abc", "empty", "1.5", "0", "-3", "5000-digits"]
+)
+def test_a_bad_hub_timeout_is_a_config_error_before_huggingface_hub_sees_it(hub, catalog, monkeypatch, value):
+    monkeypatch.setenv("HF_HUB_DOWNLOAD_TIMEOUT", value)
+    with pytest.raises(ConfigError) as err:
+        do_pull("smol-test", catalog)
+    assert err.value.message.startswith("HF_HUB_DOWNLOAD_TIMEOUT must be a whole number of seconds")
+    assert err.value.exit_code == ExitCode.USAGE and len(err.value.message) < 200
+    assert hub.counters.requests == []
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "owner/../x.gguf",
+        "repo/../../x.gguf",
+        "o/r/a//b.gguf",
+        "o/" + "r" * 100 + ":Q4_1",
+        "o/r/" + "x" * 300 + ".gguf",
+    ],
+)
+def test_a_ref_the_hub_library_rejects_is_one_line_before_any_request(hub, ref):
+    with pytest.raises(UnknownModelError) as err:
+        download.pull(parse_ref(ref), quant=None, paths=get_paths(), options=FAST)
+    assert "is not a valid hub" in err.value.message and "\n" not in err.value.message
+    assert err.value.exit_code == ExitCode.MODEL_UNAVAILABLE
+    assert hub.counters.requests == []
+
+
+def test_an_unwritable_data_folder_is_refused_before_any_request(hub, catalog):
+    data = get_paths().registry_file.parent
+    data.parent.mkdir(parents=True, exist_ok=True)
+    if data.exists():
+        data.rmdir()
+    data.write_text("a file where the data folder should be")  # unwritable for root too
+    with pytest.raises(download.CacheWriteError) as err:
+        do_pull("smol-test", catalog)
+    assert "the model registry folder" in err.value.message and "is not writable" in err.value.message
+    assert hub.counters.requests == []
+
+
+def test_an_unwritable_cache_is_refused_before_any_body_byte(hub, catalog):
+    hf_cache_dir().parent.mkdir(parents=True, exist_ok=True)
+    hf_cache_dir().write_text("a file where the hub cache should be")
+    with pytest.raises(download.CacheWriteError) as err:
+        do_pull("smol-test", catalog)
+    assert "the Hugging Face cache" in err.value.message and "HF_HOME" in (err.value.hint or "")
+    assert hub.counters.body_bytes == 0 and hub.counters.gets() == []

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from testpaths import make_odd_path
 
 from vibelocal.errors import ExitCode, ModelLoadError, ModelUnavailableError
 from vibelocal.models.catalog import Catalog, parse_ref
@@ -53,7 +54,8 @@ def test_add_list_and_atomic_file(registry, tmp_path):
     assert registry.list() == [m]
     data = json.loads(registry.file.read_text())
     assert data["version"] == 1 and data["models"][0]["verified_at"].endswith("Z")
-    assert [p.name for p in registry.file.parent.iterdir()] == ["models.json"]  # no temp file left behind
+    left = sorted(p.name for p in registry.file.parent.iterdir())
+    assert left in (["models.json"], ["models.json", "models.json.lock"])  # no temp file left behind
     registry.add(m)  # same path: replaced, not duplicated
     assert len(registry.list()) == 1
 
@@ -76,13 +78,25 @@ def test_list_drops_missing_and_resized_files(registry, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "content", ["{not json", "[]", '{"models": [{"path": 3}]}', '{"models": "x"}', "\xff"]
+    "content",
+    [
+        "{not json",
+        "[]",
+        '{"models": [{"path": 3}]}',
+        '{"models": "x"}',
+        "\xff",
+        '{"models": [1]}',
+        "[" * 100_000,
+        '{"models": [{"size_bytes": ' + "7" * 5000 + "}]}",
+    ],
+    ids=["not-json", "list", "bad-entry", "models-str", "latin1", "int-entry", "100k-deep", "5000-digits"],
 )
 def test_corrupt_registry_is_set_aside_never_a_traceback(registry, tmp_path, content):
     registry.file.parent.mkdir(parents=True, exist_ok=True)
     registry.file.write_text(content, encoding="latin-1")
     assert registry.list() == []
     assert registry.recovered_from is not None and registry.recovered_from.exists()
+    assert registry.recovered_from.read_text(encoding="latin-1") == content  # the copy is kept as it was
     m = fake_model(tmp_path, "vibethinker-3b", "Q4_K_M")
     registry.add(m)
     assert Registry(get_paths()).list() == [m]
@@ -287,3 +301,74 @@ def test_file_digest_sha256_and_git_blob_sha1(tmp_path):
 )
 def test_quant_from_name(name, quant):
     assert quant_from_name(name) == quant
+
+
+def test_a_registry_too_big_to_be_one_is_set_aside_unread(registry, tmp_path, monkeypatch):
+    import vibelocal.models.store as store
+
+    monkeypatch.setattr(store, "REGISTRY_MAX_BYTES", 1000)
+    registry.file.parent.mkdir(parents=True, exist_ok=True)
+    registry.file.write_text('{"version": 1, "models": []}' + " " * 2000)  # valid JSON, but too big
+    assert registry.list() == [] and registry.recovered_from is not None
+    assert not registry.file.exists()
+
+
+def test_parallel_processes_adding_to_one_registry_lose_no_entry(tmp_path):
+    """The lock is a real file lock: two processes, 40 adds each at once, all 80 entries are there."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from pathlib import Path
+from vibelocal.models.store import Registry
+from vibelocal.types import InstalledModel
+folder, tag = Path(sys.argv[1]), sys.argv[2]
+registry = Registry()
+for i in range(40):
+    path = folder / f"{tag}-{i}.gguf"
+    path.write_bytes(b"GGUF")
+    registry.add(InstalledModel(path=path, size_bytes=4, verified=True))
+"""
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path), tag], env=dict(os.environ))
+        for tag in ("a", "b")
+    ]
+    assert [p.wait(120) for p in procs] == [0, 0]
+    assert len(Registry(get_paths()).list()) == 80
+
+
+@pytest.mark.parametrize(
+    ("part", "value"),
+    [("commit", "../../x"), ("etag", "../../x"), ("file", "../x.gguf"), ("repo", "o/..")],
+)
+def test_a_cached_file_refuses_parts_that_are_paths(tmp_path, part, value):
+    from vibelocal.models.cachepath import UnsafePathError
+
+    parts = {"repo": "o/r", "file": "x.gguf", "etag": "e" * 64, "commit": "c" * 40, part: value}
+    with pytest.raises((UnsafePathError, ModelUnavailableError)):
+        CachedFile(tmp_path, parts["repo"], parts["file"], parts["etag"], parts["commit"])
+
+
+def test_delete_never_follows_a_snapshot_to_a_blob_outside_the_cache(tmp_path):
+    cache = tmp_path / "hub"
+    outside = tmp_path / "elsewhere" / "blobs"
+    outside.mkdir(parents=True)
+    precious = outside / ("e" * 64)
+    precious.write_bytes(b"a user's file")
+    pointer = cache / "models--o--r" / "snapshots" / ("c" * 40) / "x.gguf"
+    pointer.parent.mkdir(parents=True)
+    pointer.symlink_to(precious)
+    assert delete_model_file(InstalledModel(path=pointer, size_bytes=13, verified=True), cache) is True
+    assert precious.read_bytes() == b"a user's file"  # only the link inside the cache went
+    assert not pointer.is_symlink()
+
+
+@pytest.mark.parametrize("kind", ["loop", "dangling", "fifo"])
+def test_model_from_path_names_links_to_nothing_loops_and_fifos(tmp_path, kind):
+    path = tmp_path / "m.gguf"
+    make_odd_path(path, kind)
+    with pytest.raises((ModelUnavailableError, ModelLoadError)) as err:
+        model_from_path(path)  # never blocks on the FIFO
+    fragment = {"loop": "symbolic link loop", "dangling": "broken symbolic link", "fifo": "named pipe"}[kind]
+    assert fragment in err.value.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -121,10 +122,18 @@ def _looks_like_path(ref: str) -> bool:
     return ref.startswith(("/", "./", "../", "~", ".\\", "..\\")) or bool(re.match(r"^[A-Za-z]:[\\/]", ref))
 
 
+def _exists_here(path: Path) -> bool:
+    """Anything at all at `path`: a file, a folder, a FIFO, a dangling or looping symlink (so it is a path)."""
+    try:
+        return os.path.lexists(path)
+    except (OSError, ValueError):  # a name longer than the filesystem allows, an embedded NUL
+        return False
+
+
 def parse_ref(ref: str | None, catalog: Catalog | None = None) -> ModelRef:
     """Turn what a user typed into a ModelRef.
 
-    Order: an existing file; something path-like; `OWNER/REPO/FILE.gguf`; `OWNER/REPO[:QUANT]`;
+    Order: anything that exists at that path (even a broken link or a FIFO); something path-like; `OWNER/REPO/FILE.gguf`; `OWNER/REPO[:QUANT]`;
     a catalog alias `NAME[:QUANT]`; else UnknownModelError listing the known aliases.
     """
     catalog = catalog or Catalog()
@@ -132,7 +141,7 @@ def parse_ref(ref: str | None, catalog: Catalog | None = None) -> ModelRef:
     if not ref:
         ref = DEFAULT_MODEL
     candidate = Path(ref).expanduser()
-    if candidate.is_file() or candidate.is_dir() or _looks_like_path(ref):
+    if _exists_here(candidate) or _looks_like_path(ref):
         return ModelRef(raw=ref, kind="path", path=candidate)
     if m := _HUB_FILE.match(ref):
         repo, file = m["repo"], m["file"]

@@ -10,20 +10,31 @@ files land where every other hub-aware tool looks. Transfers are always plain HT
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from vibelocal import __version__
 from vibelocal.errors import (
+    ConfigError,
     DiskSpaceError,
     DownloadError,
     IntegrityError,
     ModelUnavailableError,
     UnknownModelError,
+)
+from vibelocal.models.cachepath import (
+    UnsafePathError,
+    check_blob_name,
+    check_commit,
+    check_hub_file,
+    ensure_inside,
+    file_problem,
 )
 from vibelocal.models.catalog import ModelRef
 from vibelocal.models.store import (
@@ -47,13 +58,22 @@ from vibelocal.models.transfer import (
     fetch_resumable,
     http_status,
     is_transient,
+    protocol_error,
     reason,
 )
 from vibelocal.paths import Paths
 from vibelocal.types import InstalledModel, ModelSpec
 from vibelocal.units import format_bytes
 
-__all__ = ["DownloadCancelled", "DownloadOptions", "DownloadProgress", "HubUnreachable", "pull", "pick_gguf"]
+__all__ = [
+    "CacheWriteError",
+    "DownloadCancelled",
+    "DownloadOptions",
+    "DownloadProgress",
+    "HubUnreachable",
+    "pull",
+    "pick_gguf",
+]
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _TRUE = {"1", "on", "yes", "true"}
@@ -69,6 +89,8 @@ class Candidate:
     sha256: str | None = None
     size_hint: int | None = None
     spec: ModelSpec | None = None
+    named_by: str = "the server"
+    """Who chose this repo and file name, for the message when one is unsafe."""
 
 
 @dataclass
@@ -112,6 +134,11 @@ def pull(
     if ref.kind == "path":
         assert ref.path is not None
         return model_from_path(ref.path)
+    check_hub_environment()
+    if ref.repo:
+        check_hub_file(ref.repo, ref.file, source="you")
+    registry = Registry(paths)
+    check_writable(registry.file.parent, "the model registry folder")
     ctx = _Context(
         endpoint=hub_endpoint(),
         cache_dir=hf_cache_dir(),
@@ -119,7 +146,7 @@ def pull(
         options=options or DownloadOptions(),
         report=progress or (lambda _p: None),
         cancel=cancel,
-        registry=Registry(paths),
+        registry=registry,
         ref_text=ref.raw,
     )
     candidates = candidates_for(ref, quant, ctx)
@@ -131,12 +158,15 @@ def pull(
             )
         try:
             model = _fetch(cand, ctx)
-        except (DiskSpaceError, DownloadCancelled):
+        except (DiskSpaceError, DownloadCancelled, UnsafePathError):
             raise
         except ModelUnavailableError as exc:
             errors.append(exc)
             continue
         ctx.registry.add(model)
+        if ctx.registry.recovered_from is not None:
+            note = f"the model registry was unreadable; it was set aside as {ctx.registry.recovered_from} and rebuilt"
+            ctx.report(DownloadProgress(cand.file, model.size_bytes, model.size_bytes, note=note))
         return model
     first = errors[0]
     if len(errors) > 1:
@@ -156,11 +186,11 @@ def candidates_for(ref: ModelRef, quant: str | None, ctx: _Context) -> list[Cand
         qf = spec.quant_file(ref.quant) if spec and ref.quant else None
         pin = qf.sha256 if qf and qf.file == ref.file.rsplit("/", 1)[-1] else None
         quant_name = ref.quant or quant_from_name(ref.file.rsplit("/", 1)[-1])
-        return [Candidate(ref.repo, ref.file, quant_name, pin, qf.size_bytes if qf else None, spec)]
+        return [Candidate(ref.repo, ref.file, quant_name, pin, qf.size_bytes if qf else None, spec, "you")]
     if ref.kind == "alias" and spec is not None:
         wanted = ref.quant or quant or spec.default_quant
         found = [
-            Candidate(src.repo, qf.file, qf.quant, qf.sha256, qf.size_bytes, spec)
+            Candidate(src.repo, qf.file, qf.quant, qf.sha256, qf.size_bytes, spec, "the model manifest")
             for src in spec.sources
             if (qf := src.file_for(wanted))
         ]
@@ -175,7 +205,9 @@ def candidates_for(ref: ModelRef, quant: str | None, ctx: _Context) -> list[Cand
         src = next(s for s in spec.sources if s.repo.lower() == ref.repo.lower())
         qf = src.file_for(wanted or spec.default_quant)
         if qf:
-            return [Candidate(src.repo, qf.file, qf.quant, qf.sha256, qf.size_bytes, spec)]
+            return [
+                Candidate(src.repo, qf.file, qf.quant, qf.sha256, qf.size_bytes, spec, "the model manifest")
+            ]
     files = _list_gguf(ref.repo, ctx)
     file = pick_gguf(ref.repo, files, wanted)
     return [Candidate(ref.repo, file, quant_from_name(file.rsplit("/", 1)[-1]) or wanted)]
@@ -217,7 +249,10 @@ def _list_gguf(repo: str, ctx: _Context) -> list[str]:
 
     api = HfApi(endpoint=ctx.endpoint, library_name="vibelocal", library_version=__version__)
     try:
-        return [f.path for f in api.list_repo_tree(repo, recursive=True) if isinstance(f, RepoFile)]
+        listed = [f.path for f in api.list_repo_tree(repo, recursive=True) if isinstance(f, RepoFile)]
+        return [
+            f for f in listed if isinstance(f, str) and file_problem(f) is None
+        ]  # a hostile name is never picked
     except HfHubHTTPError as exc:
         raise _http_error(exc, repo, None) from None
     except Exception as exc:  # network failures of the listing call
@@ -233,9 +268,14 @@ _ONLINE_HINT = (
 _NET_HINT = "check the connection, or set HF_ENDPOINT to a mirror"
 
 
+class CacheWriteError(DiskSpaceError):
+    """Writing into the cache or the data folder failed or cannot work (disk full, read-only, I/O error)."""
+
+
 def _fetch(cand: Candidate, ctx: _Context) -> InstalledModel:
     from huggingface_hub import try_to_load_from_cache
 
+    check_hub_file(cand.repo, cand.file, source=cand.named_by)
     cached = try_to_load_from_cache(
         cand.repo, cand.file, cache_dir=ctx.cache_dir, revision=ctx.options.revision
     )
@@ -273,27 +313,41 @@ def _fetch(cand: Candidate, ctx: _Context) -> InstalledModel:
         revision=entry.commit,
         verified=True,
     )
+    entry.check_inside()
     known = next(
         (m for m in ctx.registry.list() if m.path == entry.pointer and m.sha256 == model.sha256), None
     )
     if known is not None and algorithm == "sha256" and entry.blob.is_file():
         ctx.report(DownloadProgress(cand.file, size, size, phase="cached"))
         return model
-    if entry.blob.is_file():
-        if _verify(entry.blob, algorithm, digest, cand.file, size, ctx):
-            entry.link(ctx.options.revision)
-            return model
-        entry.remove()  # a bad blob in the cache: fetch it again
-        ctx.report(
-            DownloadProgress(
-                cand.file, 0, size, note="the cached copy failed its checksum; downloading again"
-            )
-        )
-    _check_disk(entry, size, ctx)
+    check_writable(ctx.cache_dir, "the Hugging Face cache", hint=_CACHE_HINT)
+    with _writing(entry, size):
+        if not entry.blob.is_file():
+            _check_disk(entry, size, ctx)
+        _install(entry, algorithm, digest, size, cand, ctx)
+    return model
+
+
+def _install(
+    entry: CachedFile, algorithm: str, digest: str, size: int, cand: Candidate, ctx: _Context
+) -> None:
+    """Under the blob's lock: use the blob when it is there and good (a parallel pull may have just finished it),
+    otherwise download it, verify it, and link it into the snapshot."""
     from huggingface_hub.utils import WeakFileLock
 
     entry.lock.parent.mkdir(parents=True, exist_ok=True)
     with WeakFileLock(entry.lock):
+        if entry.blob.is_file():
+            if _verify(entry.blob, algorithm, digest, cand.file, size, ctx):
+                entry.link(ctx.options.revision)
+                return
+            entry.remove()  # a bad blob in the cache: fetch it again
+            ctx.report(
+                DownloadProgress(
+                    cand.file, 0, size, note="the cached copy failed its checksum; downloading again"
+                )
+            )
+            _check_disk(entry, size, ctx)
         _download(entry, size, cand, ctx)
         if not _verify(entry.incomplete, algorithm, digest, cand.file, size, ctx):
             entry.incomplete.unlink(missing_ok=True)
@@ -304,7 +358,6 @@ def _fetch(cand: Candidate, ctx: _Context) -> InstalledModel:
             )
         entry.incomplete.replace(entry.blob)
         entry.link(ctx.options.revision)
-    return model
 
 
 def _use_cached(cand: Candidate, pointer: Path, ctx: _Context) -> InstalledModel:
@@ -313,10 +366,17 @@ def _use_cached(cand: Candidate, pointer: Path, ctx: _Context) -> InstalledModel
     check = ("sha256", cand.sha256.lower()) if cand.sha256 else expected_digest(blob.name)
     if check is None:
         raise IntegrityError(f"cannot verify the cached {cand.file}: no checksum is known for it")
-    size = pointer.stat().st_size
     storage = ctx.cache_dir / ("models--" + cand.repo.replace("/", "--"))
-    commit = pointer.relative_to(storage / "snapshots").parts[0]
-    entry = CachedFile(ctx.cache_dir, cand.repo, cand.file, blob.name, commit)
+    try:
+        commit = pointer.relative_to(storage / "snapshots").parts[0]
+    except ValueError:
+        raise UnsafePathError(
+            f"refusing the cached {cand.file}: {pointer} is not in its snapshot folder"
+        ) from None
+    ensure_inside(ctx.cache_dir, pointer, blob)
+    etag = blob.name if pointer.is_symlink() else check[1]  # no symlinks: the blob was moved to the snapshot
+    entry = CachedFile(ctx.cache_dir, cand.repo, cand.file, etag, commit)
+    size = pointer.stat().st_size
     model = InstalledModel(
         path=pointer,
         size_bytes=size,
@@ -359,6 +419,8 @@ def _metadata(cand: Candidate, ctx: _Context) -> tuple[CachedFile, str, str, int
                 raise _http_error(exc, cand.repo, cand.file) from None
             failures = backoff(failures, f"{cand.repo}: HTTP {http_status(exc)}", ctx.transfer(cand))
         except Exception as exc:
+            if (bad := protocol_error(exc, f"{cand.repo}/{cand.file}", ctx.endpoint)) is not None:
+                raise bad from None
             if not is_transient(exc):
                 raise
             failures = backoff(failures, f"{ctx.endpoint}: {reason(exc)}", ctx.transfer(cand), limit=3)
@@ -367,18 +429,74 @@ def _metadata(cand: Candidate, ctx: _Context) -> tuple[CachedFile, str, str, int
             f"{ctx.endpoint} did not answer like a Hugging Face hub (no X-Repo-Commit or ETag for {cand.file})",
             hint="check HF_ENDPOINT",
         )
+    what = f"{cand.repo}/{cand.file}"
+    commit = check_commit(meta.commit_hash, what)
     check = expected_digest(meta.etag)
+    blob_name = check[1] if check else None  # the hub's own blob name, when the ETag is a digest
     if cand.sha256:
-        check = ("sha256", cand.sha256.lower()) if check is None or check[0] != "sha256" else check
-    if check is None:
+        pin = check_blob_name(cand.sha256.lower(), f"the manifest's sha256 pin for {what}")
+        check = ("sha256", pin) if check is None or check[0] != "sha256" else check
+        blob_name = blob_name or pin
+    if check is None or blob_name is None:
         raise IntegrityError(
             f"the hub gives no checksum for {cand.repo}/{cand.file}; refusing an unverified model"
         )
     size = meta.size or cand.size_hint
     if not size:
         raise DownloadError(f"the hub gives no size for {cand.repo}/{cand.file}")
-    entry = CachedFile(ctx.cache_dir, cand.repo, cand.file, meta.etag, meta.commit_hash)
+    entry = CachedFile(ctx.cache_dir, cand.repo, cand.file, blob_name, commit)
     return entry, check[0], check[1], int(size)
+
+
+_CACHE_HINT = "fix its permissions, or set HF_HOME (or HF_HUB_CACHE) to a writable folder"
+_DATA_HINT = "fix its permissions, or set VIBELOCAL_HOME to a writable folder"
+_HUB_INT_VARIABLES = ("HF_HUB_DOWNLOAD_TIMEOUT", "HF_HUB_ETAG_TIMEOUT")
+
+
+def check_hub_environment() -> None:
+    """Refuse, as a config error, values huggingface_hub would crash on when it is imported (it int()s these)."""
+    for name in _HUB_INT_VARIABLES:
+        value = os.environ.get(name)
+        if value is not None and (not re.fullmatch(r"\s*\d{1,6}\s*", value) or int(value) == 0):
+            shown = value if len(value) <= 20 else value[:20] + "…"
+            raise ConfigError(f"{name} must be a whole number of seconds from 1 to 999999, not {shown!r}")
+
+
+def check_writable(folder: Path, what: str, *, hint: str = _DATA_HINT) -> None:
+    """Refuse before any byte is fetched when `folder`, or the nearest folder above it that exists, is not writable."""
+    probe = folder
+    try:
+        while not probe.exists() and probe.parent != probe:
+            probe = probe.parent
+        ok = probe.is_dir() and os.access(
+            probe, os.W_OK | os.X_OK
+        )  # access() also says no on a read-only mount
+    except OSError:
+        ok = False
+    if not ok:
+        where = "" if probe == folder else f" ({probe} cannot be written)"
+        raise CacheWriteError(f"{what} {folder} is not writable{where}", hint=hint)
+
+
+@contextlib.contextmanager
+def _writing(entry: CachedFile, size: int) -> Iterator[None]:
+    """Turn a failed write into the cache (disk full, read-only, I/O error) into one line; partial bytes are kept."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            raise
+        kept = entry.incomplete.stat().st_size if entry.incomplete.exists() else 0
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CacheWriteError(
+                f"the disk filled up while writing {entry.file} "
+                f"({format_bytes(kept, digits=2)} of {format_bytes(size, digits=2)} written)",
+                hint="free some space, then run the same pull again: it resumes where it stopped",
+            ) from None
+        raise CacheWriteError(
+            f"cannot write {entry.file} into the Hugging Face cache: {exc.strerror or reason(exc)}",
+            hint=_CACHE_HINT,
+        ) from None
 
 
 def _check_disk(entry: CachedFile, size: int, ctx: _Context) -> None:
@@ -429,6 +547,10 @@ def _download(entry: CachedFile, size: int, cand: Candidate, ctx: _Context) -> N
         fetch_resumable(url, headers, entry.incomplete, size, ctx.transfer(cand))
     except HfHubHTTPError as exc:
         raise _http_error(exc, cand.repo, cand.file) from None
+    except Exception as exc:
+        if (bad := protocol_error(exc, f"{cand.repo}/{cand.file}", ctx.endpoint)) is not None:
+            raise bad from None
+        raise
 
 
 def _http_error(exc: Exception, repo: str, file: str | None) -> DownloadError:

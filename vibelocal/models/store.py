@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
+import stat
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from vibelocal.errors import ModelLoadError, ModelUnavailableError
+from vibelocal.models.cachepath import (
+    UnsafePathError,
+    check_blob_name,
+    check_commit,
+    check_hub_file,
+    ensure_inside,
+)
 from vibelocal.models.catalog import Catalog, ModelRef
 from vibelocal.paths import Paths, get_paths
 from vibelocal.types import InstalledModel
 
 REGISTRY_VERSION = 1
+REGISTRY_MAX_BYTES = 16 * 1024 * 1024
+"""A registry of thousands of models is a few MB; anything bigger is not one and is set aside unread."""
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _GIT_SHA1 = re.compile(r"^[0-9a-f]{40}$")
 
@@ -27,7 +39,12 @@ _GIT_SHA1 = re.compile(r"^[0-9a-f]{40}$")
 
 
 class Registry:
-    """A JSON file listing verified models. Writes are atomic; a corrupt file is set aside and rebuilt empty."""
+    """A JSON file listing verified models.
+
+    Every write is load-modify-replace under a file lock (`models.json.lock`), so parallel pulls never lose an
+    entry; the replace is atomic, so readers need no lock. A corrupt, oversized or too deeply nested file is set
+    aside (`models.json.corrupt-<time>`, kept for inspection) and rebuilt empty.
+    """
 
     def __init__(self, paths: Paths | None = None):
         self.paths = paths or get_paths()
@@ -41,15 +58,26 @@ class Registry:
         if not self.file.exists():
             return []
         try:
+            if self.file.stat().st_size > REGISTRY_MAX_BYTES:
+                raise ValueError("too big to be a model registry")
             data = json.loads(self.file.read_text(encoding="utf-8"))
             entries = data["models"] if isinstance(data, dict) else None
-            if not isinstance(entries, list):
+            if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
                 raise ValueError("no models list")
             for e in entries:
                 InstalledModel.model_validate({k: v for k, v in e.items() if k != "verified_at"})
             return entries
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, ValidationError):
-            bad = self.file.with_name(f"{self.file.name}.corrupt-{int(time.time())}")
+        except (
+            OSError,
+            UnicodeDecodeError,
+            ValueError,
+            KeyError,
+            TypeError,
+            ValidationError,
+            RecursionError,
+        ):
+            # ValueError covers ints longer than Python parses; RecursionError, JSON nested thousands deep
+            bad = self.file.with_name(f"{self.file.name}.corrupt-{time.time_ns()}")
             with contextlib.suppress(OSError):
                 self.file.replace(bad)
                 self.recovered_from = bad
@@ -106,29 +134,56 @@ class Registry:
         """Record a verified model (replacing any entry with the same path)."""
         if not model.verified:
             raise ValueError("only verified models go into the registry")
-        entries = [e for e in self._load() if e.get("path") != str(model.path)]
         record = model.model_dump(mode="json")
         record["verified_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        entries.append(record)
-        self._save(entries)
+        with self._locked():
+            entries = [e for e in self._load() if e.get("path") != str(model.path)]
+            entries.append(record)
+            self._save(entries)
 
     def remove(self, ref: ModelRef) -> list[InstalledModel]:
         """Forget every entry `ref` names (all quants of an alias without one) and any whose file is gone."""
         doomed: list[InstalledModel] = []
-        while (hit := self.find(ref)) is not None:
-            doomed.append(hit)
-            self._save([e for e in self._load() if e.get("path") != str(hit.path)])
-        if doomed:
-            self._save([raw for m, raw in self._entries() if _intact(m)])
+        with self._locked():
+            while (hit := self.find(ref)) is not None:
+                doomed.append(hit)
+                self._save([e for e in self._load() if e.get("path") != str(hit.path)])
+            if doomed:
+                self._save([raw for m, raw in self._entries() if _intact(m)])
         return doomed
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold `models.json.lock` (a filelock shared by every vibelocal process using this data folder)."""
+        from filelock import FileLock
+
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(self.file.with_name(self.file.name + ".lock")), thread_local=False)
+            lock.acquire()
+        except OSError as exc:
+            raise ModelUnavailableError(
+                f"cannot lock the model registry {self.file}: {exc.strerror or exc}",
+                hint="check that its folder is writable (VIBELOCAL_HOME moves it)",
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
     def _save(self, entries: list[dict]) -> None:
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
-        tmp.write_text(
-            json.dumps({"version": REGISTRY_VERSION, "models": entries}, indent=2), encoding="utf-8"
-        )
-        tmp.replace(self.file)
+        tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_text(
+                json.dumps({"version": REGISTRY_VERSION, "models": entries}, indent=2), encoding="utf-8"
+            )
+            tmp.replace(self.file)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ModelUnavailableError(
+                f"cannot save the model registry {self.file}: {exc.strerror or exc}",
+                hint="free some space or fix the folder's permissions, then run the same pull again",
+            ) from None
 
 
 def _same(a: str | None, b: str | None) -> bool:
@@ -140,7 +195,7 @@ def _resolved(path: Path | None) -> Path | None:
         return None
     try:
         return path.expanduser().resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python before 3.13)
         return path
 
 
@@ -159,11 +214,15 @@ def model_from_path(path: Path, *, catalog: Catalog | None = None) -> InstalledM
     from vibelocal.models.gguf import read_gguf_info
 
     path = Path(path).expanduser()
-    if not path.exists():
-        raise ModelUnavailableError(f"model file {path} does not exist", hint="check the path")
-    if path.is_dir():
-        raise ModelLoadError(f"{path} is a directory, not a GGUF model file")
-    read_gguf_info(path)  # bad magic, unsupported version, truncated header or data: ModelLoadError (exit 5)
+    _check_local_path(path)
+    try:
+        read_gguf_info(
+            path
+        )  # bad magic, unsupported version, truncated header or data: ModelLoadError (exit 5)
+    except ModelLoadError as exc:
+        if "not a GGUF model file" in exc.message and exc.hint == "download it again":
+            exc.hint = "check the path: it should name a .gguf model file"  # it was never a model
+        raise
     catalog = catalog or Catalog(extra_dirs=[get_paths().config_dir / "models"])
     hit = catalog.spec_for_file(path.name)
     return InstalledModel(
@@ -173,6 +232,31 @@ def model_from_path(path: Path, *, catalog: Catalog | None = None) -> InstalledM
         quant=hit[1] if hit else quant_from_name(path.name),
         verified=False,
     )
+
+
+def _check_local_path(path: Path) -> None:
+    """A user-given model path must end at a regular file: say what it is instead (never read a FIFO)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            target = os.readlink(path)
+            raise ModelUnavailableError(f"model path {path} is a broken symbolic link (to {target}, which does not exist)",
+                                        hint="check the path") from None  # fmt: skip
+        raise ModelUnavailableError(f"model file {path} does not exist", hint="check the path") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ModelUnavailableError(
+                f"model path {path} is a symbolic link loop", hint="check the path"
+            ) from None
+        raise ModelUnavailableError(
+            f"cannot read model path {path}: {exc.strerror or exc}", hint="check the path"
+        ) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ModelLoadError(f"{path} is a directory, not a GGUF model file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+        raise ModelLoadError(f"{path} is {kind}, not a GGUF model file", hint="name a .gguf file")
 
 
 _QUANT_IN_NAME = re.compile(
@@ -212,13 +296,23 @@ def hf_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class CachedFile:
-    """One repo file in the hub cache: `blobs/<etag>` holds the bytes, `snapshots/<commit>/<file>` links to it."""
+    """One repo file in the hub cache: `blobs/<etag>` holds the bytes, `snapshots/<commit>/<file>` links to it.
+
+    Every part is checked on creation (repo id and file name as huggingface_hub checks them, a 40-hex commit, a
+    sha256 or git-sha1 blob name), and every path is checked to resolve inside the cache before it is written,
+    linked or deleted: these values come from a server.
+    """
 
     cache_dir: Path
     repo: str
     file: str
     etag: str
     commit: str
+
+    def __post_init__(self) -> None:
+        check_hub_file(self.repo, self.file)
+        check_blob_name(self.etag, f"{self.repo}/{self.file}")
+        check_commit(self.commit, f"{self.repo}/{self.file}")
 
     @property
     def storage(self) -> Path:
@@ -242,29 +336,45 @@ class CachedFile:
         """The lock huggingface_hub takes for this blob, so it and vibelocal never write it at once."""
         return self.cache_dir / ".locks" / self.storage.name / f"{self.etag}.lock"
 
+    def check_inside(self, *more: Path) -> None:
+        """Raise UnsafePathError unless every path this file uses resolves inside the cache."""
+        ensure_inside(
+            self.cache_dir, self.storage, self.blob, self.incomplete, self.pointer, self.lock, *more
+        )
+
     def link(self, revision: str) -> None:
-        """Point the snapshot at the blob (relative symlink, or move where symlinks fail) and record the ref."""
+        """Point the snapshot at the blob (relative symlink, or move where symlinks fail) and record the ref.
+
+        The link is made under a temporary name and renamed over the old one, so two pulls linking the same file
+        at once both succeed.
+        """
+        ref = self.storage / "refs" / revision
+        self.check_inside(ref)
         self.pointer.parent.mkdir(parents=True, exist_ok=True)
-        if self.pointer.is_symlink() or self.pointer.exists():
-            self.pointer.unlink()
+        tmp = self.pointer.with_name(f".{self.pointer.name}.{os.getpid()}.{threading.get_ident()}.link")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
         try:
-            os.symlink(os.path.relpath(self.blob, self.pointer.parent), self.pointer)
+            os.symlink(os.path.relpath(self.blob, self.pointer.parent), tmp)
+            os.replace(tmp, self.pointer)
         except OSError:  # no symlinks (Windows without developer mode): huggingface_hub moves the blob too
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
             self.blob.replace(self.pointer)
         if revision != self.commit:
-            ref = self.storage / "refs" / revision
             ref.parent.mkdir(parents=True, exist_ok=True)
             ref.write_text(self.commit)
 
     def remove(self) -> None:
         """Delete the snapshot link and the blob (a bad or unwanted file)."""
+        self.check_inside()
         for p in (self.pointer, self.blob):
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
 
 
 def cached_file_for(path: Path, cache_dir: Path) -> CachedFile | None:
-    """Describe a snapshot path inside the hub cache (None for files elsewhere)."""
+    """Describe a snapshot path inside the hub cache (None for files elsewhere, or that do not look like ours)."""
     try:
         rel = Path(os.path.abspath(path)).relative_to(os.path.abspath(cache_dir))
     except ValueError:
@@ -274,14 +384,18 @@ def cached_file_for(path: Path, cache_dir: Path) -> CachedFile | None:
         return None
     repo = parts[0][len("models--") :].replace("--", "/", 1)
     blob = Path(os.path.realpath(path))
-    etag = blob.name if blob.parent.name == "blobs" else ""
-    return CachedFile(Path(cache_dir), repo, "/".join(parts[3:]), etag, parts[2])
+    if blob.parent.name != "blobs":
+        return None
+    try:
+        return CachedFile(Path(cache_dir), repo, "/".join(parts[3:]), blob.name, parts[2])
+    except UnsafePathError:
+        return None
 
 
 def delete_model_file(model: InstalledModel, cache_dir: Path | None = None) -> bool:
     """Delete a registered model's bytes: in the hub cache, its snapshot link and blob. True if anything went."""
     cached = cached_file_for(model.path, cache_dir or hf_cache_dir())
-    if cached is None or not cached.etag:
+    if cached is None:
         return False
     existed = cached.pointer.is_symlink() or cached.pointer.exists()
     cached.remove()

@@ -111,7 +111,7 @@ def fetch_resumable(url: str, headers: dict[str, str], target: Path, size: int, 
             return
         before = have
         try:
-            _get_range(url, headers, target, have, size, meter, t)
+            received = _get_range(url, headers, target, have, size, meter, t)
         except HfHubHTTPError as exc:
             if http_status(exc) not in RETRY_STATUS:
                 raise
@@ -128,11 +128,19 @@ def fetch_resumable(url: str, headers: dict[str, str], target: Path, size: int, 
                 t,
                 meter=meter,
             )
+        else:  # the answer ended cleanly: short of the size is fine if bytes came, a failed attempt if none did
+            kept = target.stat().st_size if target.exists() else 0
+            if received == 0 and kept < size:
+                why = f"the server sent no bytes at {format_bytes(kept, digits=2)} of {format_bytes(size, digits=2)}"
+                failures = backoff(failures, why, t, meter=meter)
+            elif received:
+                failures = 0
 
 
 def _get_range(
     url: str, headers: dict[str, str], target: Path, have: int, size: int, meter: Meter, t: Transfer
-) -> None:
+) -> int:
+    """One GET from `have` on; returns how many body bytes it wrote."""
     from huggingface_hub.utils import get_session, hf_raise_for_status
 
     httpx = http_library()
@@ -155,6 +163,7 @@ def _get_range(
             fh.seek(start)
             fh.truncate()  # a 200 (Range ignored) restarts at 0; a 206 continues where it says
             meter.position(start)
+            received = 0
             for chunk in response.iter_bytes():  # as received, so a drop loses no buffered bytes
                 if t.cancel is not None and t.cancel.is_set():
                     fh.flush()
@@ -163,9 +172,11 @@ def _get_range(
                         hint="the partial file is kept: run the same pull again to resume",
                     )
                 fh.write(chunk)
+                received += len(chunk)
                 meter.update(fh.tell())
                 if fh.tell() > size:
                     raise DownloadError(f"the server sent more than the expected {size} bytes")
+    return received
 
 
 def backoff(
@@ -210,6 +221,19 @@ def http_library() -> Any:
 def is_transient(exc: Exception) -> bool:
     httpx = http_library()
     return isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError))
+
+
+def protocol_error(exc: Exception, what: str, endpoint: str) -> DownloadError | None:
+    """One line for an HTTP-level failure that no retry mends (a redirect loop, a malformed answer), else None."""
+    httpx = http_library()
+    if isinstance(exc, httpx.TooManyRedirects):
+        return DownloadError(f"{endpoint} redirected the request for {what} in a loop (more than 20 redirects)",
+                             hint="check HF_ENDPOINT: the server or a proxy in between is misconfigured")  # fmt: skip
+    if isinstance(exc, httpx.HTTPError) and not is_transient(exc):
+        return DownloadError(
+            f"{endpoint} gave an unusable answer for {what}: {reason(exc)}", hint="check HF_ENDPOINT"
+        )
+    return None
 
 
 def http_status(exc: Any) -> int | None:
