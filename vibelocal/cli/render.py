@@ -8,7 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from vibelocal.answers.latex import Span, UnicodeStream
+from vibelocal.answers.latex import Span
+from vibelocal.answers.latex_stream import UnicodeStream
 from vibelocal.types import StreamEvent, TurnStats
 
 DIM, BOLD_GREEN, YELLOW, RESET = "\x1b[2m", "\x1b[1;32m", "\x1b[33m", "\x1b[0m"

@@ -338,7 +338,7 @@ class ChatScreen(Screen):
 
     async def on_answer_delta(self, event: m.AnswerDelta) -> None:
         if turn := self._current(event):
-            first = not turn.reply.answer
+            first = not turn.reply.has_answer
             await turn.reply.add_answer(event.text)
             if first:
                 turn.note = "answering"
