@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from vibelocal.cli.render import (
     CLEAR_LINE,
@@ -139,3 +140,19 @@ def test_counter_and_notice_texts():
     assert notice_text(StreamEvent("answer", text="x")) is None
     stats = TurnStats(thinking_tokens=1234, answer_tokens=56, decode_tok_s=25.25, total_s=48.21)
     assert summary_line(stats) == "thought 1,234 tok · answered 56 tok · 25.2 tok/s · 48.2s"
+
+
+GOLDEN = Path(__file__).parent / "golden"
+MATRIX_ANSWER = (
+    "The rotation is $$R = \\begin{pmatrix} 0 & -1 \\\\ 1 & 0 \\end{pmatrix}$$ and the sign function is\n"
+    "$$\\operatorname{sgn}(x) = \\begin{cases} 1 & x > 0 \\\\ 0 & x = 0 \\\\ -1 & x < 0 \\end{cases}$$\n"
+    "so $R^4 = \\boxed{\\begin{bmatrix} 1 & 0 \\\\ 0 & 1 \\end{bmatrix}}$.\n"
+)
+
+
+def test_matrices_and_cases_on_a_terminal_match_the_golden_text():
+    """solve on a TTY: the answer streamed token by token; matrices, cases and a framed boxed matrix."""
+    out = Tty()
+    options = terminal_options(out=out, err=Tty(), environ={"NO_COLOR": "1"})
+    _, _, _ = run(options, out=out, err=io.StringIO(), script=Script("Rotate four times.", MATRIX_ANSWER))
+    assert out.getvalue() == (GOLDEN / "matrices.txt").read_text(encoding="utf-8")

@@ -490,7 +490,7 @@ class _Parser:
 
 def _cell_text(cell: str) -> str:
     """One cell as Unicode: a single line, or the lines of a block nested in it."""
-    spans = _Parser(cell, math=True).parse()
+    spans = _Parser(cell.strip(), math=True).parse()
     if any(s.kind == "block" or "\n" in s.text for s in spans):
         return layout(spans, frame_boxes=True)
     return re.sub(r"\s{2,}", " ", "".join(s.text for s in spans)).strip()
