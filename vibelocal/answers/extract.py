@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from vibelocal.answers.braces import closing_bracket
 from vibelocal.types import StreamEvent, TurnStats
@@ -101,19 +100,30 @@ class CollectedText:
         return self._answer.text()
 
 
-@dataclass
 class TurnRecord(CollectedText):
     """Everything one streamed turn produced, collected from its events (for --json, votes and exit codes).
 
     Thinking and answer text are collected as pieces and joined when read, so a long turn costs linear time.
     """
 
-    stop_reason: str | None = None
-    stats: TurnStats = field(default_factory=TurnStats)
-    truncated_thinking: bool = False
-    notices: list[str] = field(default_factory=list)
-    _thinking: TextPieces = field(default_factory=TextPieces, repr=False, compare=False)
-    _answer: TextPieces = field(default_factory=TextPieces, repr=False, compare=False)
+    def __init__(
+        self,
+        thinking: str = "",
+        answer: str = "",
+        stop_reason: str | None = None,
+        stats: TurnStats | None = None,
+        truncated_thinking: bool = False,
+        notices: list[str] | None = None,
+    ) -> None:
+        self._thinking = TextPieces(thinking)
+        self._answer = TextPieces(answer)
+        self.stop_reason = stop_reason
+        self.stats = stats if stats is not None else TurnStats()
+        self.truncated_thinking = truncated_thinking
+        self.notices = notices if notices is not None else []
+
+    def __repr__(self) -> str:
+        return f"TurnRecord(stop_reason={self.stop_reason!r}, answer={self.answer[:40]!r}…)"
 
     def add(self, event: StreamEvent) -> None:
         if event.kind == "thinking":
