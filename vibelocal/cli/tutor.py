@@ -220,6 +220,15 @@ def _end_progress() -> None:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
+def _shown(text: str) -> str:
+    """Model text for the terminal: LaTeX as Unicode (matrices and cases as aligned blocks) on a TTY, raw on a pipe."""
+    if not sys.stdout.isatty():
+        return text
+    from vibelocal.answers.latex import to_unicode
+
+    return to_unicode(text)
+
+
 def run_session(
     settings: Any,
     file: str | None,
@@ -280,10 +289,10 @@ def run_session(
                 hint = tutor.hint(on_progress=_progress("writing a hint"))
             finally:
                 _end_progress()
-            print(f"Hint {hint.level} ({title.lower()}): {hint.text}")
+            print(f"Hint {hint.level} ({title.lower()}): {_shown(hint.text)}")
             continue
         if word in SOLUTION_WORDS:
-            print("Worked solution:\n" + tutor.reveal())
+            print("Worked solution:\n" + _shown(tutor.reveal()))
             break
         attempt = tutor.attempt(line)
         if attempt.correct:
