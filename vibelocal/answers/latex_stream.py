@@ -26,8 +26,9 @@ class UnicodeStream:
     """Feed text as it streams; get back spans as soon as they can be converted without seeing more.
 
     Text is released at whitespace outside any math region, command argument or inline code; code fences are
-    released line by line, untouched. What is held back is bounded (`HOLD_LIMIT`), and where the cuts fall
-    depends only on the text, never on how it was chunked, so any chunking gives the same output.
+    released line by line, untouched. What is held back is bounded by about `HOLD_LIMIT` characters (a run
+    without any whitespace waits for its end), each character is scanned a bounded number of times, and where
+    the cuts fall depends only on the text, never on how it was chunked, so any chunking gives the same output.
     """
 
     def __init__(self) -> None:
@@ -72,9 +73,8 @@ class UnicodeStream:
             if cut == 0:
                 self._held = n
                 break
-            self._release(
-                cut, out, segments
-            )  # and look again: after a forced cut the rest may hold a safe one
+            # release, and look again: after a cut forced by the limit the rest may hold a safe one
+            self._release(cut, out, segments)
 
     def _release(self, cut: int, out: list[Span], segments: list[Segment]) -> None:
         if cut <= 0:
@@ -160,7 +160,8 @@ def _prose_cuts(buf: str, segments: list[Segment], limit: int, *, line_start: bo
                     arg_ready = not open_args
             elif not open_args and not arg_ready and start + m.end() <= limit:
                 cut = start + m.end()
-                if tok == "\n" or not _in_indent(buf, cut, line_start=line_start):
+                after_text = cut >= 2 and buf[cut - 2] not in " \t\n"  # then no indentation, cheaply
+                if tok == "\n" or after_text or not _in_indent(buf, cut, line_start=line_start):
                     cuts.append(cut)
     return cuts
 
