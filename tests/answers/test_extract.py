@@ -74,3 +74,19 @@ def test_turn_record_collects_a_turn():
     assert record.final_answer("math") == "7"
     assert record.stop_reason == "answered" and record.budget_hit and record.stats.seed == 3
     assert record.notices == ["wrap_up"]
+
+
+def test_turn_record_joins_its_pieces_once_and_stays_correct_when_read_mid_turn():
+    from vibelocal.answers.extract import TurnRecord
+    from vibelocal.types import StreamEvent
+
+    record = TurnRecord()
+    pieces = [f"t{i} " for i in range(5000)]
+    for k, piece in enumerate(pieces):
+        record.add(StreamEvent("thinking", text=piece))
+        record.add(StreamEvent("answer", text=piece.upper()))
+        if k == 2500:
+            assert record.thinking == "".join(pieces[: k + 1])  # reading mid-turn is allowed
+    assert record.thinking == "".join(pieces)
+    assert record.answer == "".join(pieces).upper()
+    assert len(record._thinking._pieces) == 1  # joined once, kept

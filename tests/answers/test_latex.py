@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
-from vibelocal.answers.latex import Span, UnicodeStream, math_to_unicode, to_spans, to_unicode
+from vibelocal.answers.latex import Span, math_to_unicode, to_spans, to_unicode
 
 
 @pytest.mark.parametrize(
@@ -103,39 +101,3 @@ def test_math_to_unicode():
     assert math_to_unicode(r"\frac{\pi}{4}") == "π/4"
     assert math_to_unicode(r"\boxed{x^2}") == "x²"
     assert math_to_unicode(r"3\sqrt{2}") == "3√2"
-
-
-SAMPLES = [
-    "We have $x^2 + 1 = 5$, so $x = \\pm 2$. Then \\[ \\frac{a}{b} \\]\nThe answer is $\\boxed{\\frac{3}{4}}$.\n\n"
-    "```python\nprint(a^2)  # $x$\n```\nDone `code $x$` and it costs $5.\n",
-    "Let \\text{foo bar} be $\\mathbb{R}$, and \\(x_1\\). **Final Answer** \\boxed{\\dfrac{1}{2}}",
-    "$$\n\\sum_{k=1}^{n} k = \\frac{n(n+1)}{2}\n$$\nso a ~~~ b\n~~~\ncode ~~~\n~~~\nend $5",
-]
-
-
-@pytest.mark.parametrize("text", SAMPLES)
-def test_stream_in_random_chunks_matches_whole_text(text):
-    rng = random.Random(7)
-    expected = to_spans(text)
-    for _ in range(100):
-        stream, got, i = UnicodeStream(), [], 0
-        while i < len(text):
-            k = rng.randint(1, 7)
-            got += stream.feed(text[i : i + k])
-            i += k
-        got += stream.flush()
-        assert _flat(got) == _flat(expected)
-
-
-def _flat(spans: list[Span]) -> str:
-    return "".join(f"[{s.text}]" if s.kind == "boxed" else s.text for s in spans)
-
-
-def test_stream_releases_text_before_the_end():
-    stream = UnicodeStream()
-    assert _flat(stream.feed("Hello wor")) == "Hello "
-    assert _flat(stream.feed("ld, $x^")) == "world, "  # the math region is still open
-    assert _flat(stream.feed("2$ is ")) == "x² is "
-    assert _flat(stream.feed("```py\nprint(1)\n")) == "```py\nprint(1)\n"  # code goes out line by line
-    assert _flat(stream.feed("```\ndone")) == "```\n"
-    assert _flat(stream.flush()) == "done"

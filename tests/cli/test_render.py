@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from vibelocal.cli.render import (
     CLEAR_LINE,
@@ -141,3 +142,62 @@ def test_counter_and_notice_texts():
     assert notice_text(off) == "thinking is off (budget 0): closed after 1 tokens, answering"
     stats = TurnStats(thinking_tokens=1234, answer_tokens=56, decode_tok_s=25.25, total_s=48.21)
     assert summary_line(stats) == "thought 1,234 tok · answered 56 tok · 25.2 tok/s · 48.2s"
+
+
+GOLDEN = Path(__file__).parent / "golden"
+MATRIX_ANSWER = (
+    "The rotation is $$R = \\begin{pmatrix} 0 & -1 \\\\ 1 & 0 \\end{pmatrix}$$ and the sign function is\n"
+    "$$\\operatorname{sgn}(x) = \\begin{cases} 1 & x > 0 \\\\ 0 & x = 0 \\\\ -1 & x < 0 \\end{cases}$$\n"
+    "so $R^4 = \\boxed{\\begin{bmatrix} 1 & 0 \\\\ 0 & 1 \\end{bmatrix}}$.\n"
+)
+
+
+def test_matrices_and_cases_on_a_terminal_match_the_golden_text():
+    """solve on a TTY: the answer streamed token by token; matrices, cases and a framed boxed matrix."""
+    out = Tty()
+    options = terminal_options(out=out, err=Tty(), environ={"NO_COLOR": "1"})
+    _, _, _ = run(options, out=out, err=io.StringIO(), script=Script("Rotate four times.", MATRIX_ANSWER))
+    assert out.getvalue() == (GOLDEN / "matrices.txt").read_text(encoding="utf-8")
+
+
+def test_a_note_never_splits_a_sentence_of_the_thinking():
+    err, out = Tty(), Tty()
+    renderer = StreamRenderer(terminal_options(out=out, err=err, environ={"NO_COLOR": "1"}), out=out, err=err)
+    events = [
+        StreamEvent("thinking", text="We need the sum of the first "),
+        StreamEvent("budget", note="warning", thinking_tokens=90, budget_tokens=100),
+        StreamEvent("thinking", text="ten squares, which is 385"),
+        StreamEvent("loop", text="a repeated line"),
+        StreamEvent("thinking", text=". Then we check it"),
+        StreamEvent("status", text="retrying"),
+        StreamEvent("thinking", text=" again\nby hand"),
+        StreamEvent("budget", note="wrap_up", thinking_tokens=100, budget_tokens=100),
+        StreamEvent("answer", text="It is \\boxed{385}."),
+    ]
+    for event in events:
+        renderer.handle(event)
+    renderer.finish()
+    assert err.getvalue().split("\n") == [
+        "We need the sum of the first ten squares, which is 385.",
+        "note: thinking at 90/100 tokens",
+        "note: loop detected (a repeated line): nudging the model to wrap up",
+        "Then we check it again",
+        "note: retrying",
+        "by hand",
+        "note: thinking budget reached (100/100 tokens): wrapping up",  # held to the end of the thinking
+        "",
+    ]
+    assert out.getvalue() == "It is [385].\n"
+
+
+def test_a_note_at_a_line_start_or_without_thinking_text_is_printed_at_once():
+    err = Tty()
+    renderer = StreamRenderer(terminal_options(out=Tty(), err=err, environ={"NO_COLOR": "1"}), err=err)
+    renderer.handle(StreamEvent("thinking", text="One line.\n"))
+    renderer.handle(StreamEvent("status", text="now"))
+    assert err.getvalue() == "One line.\nnote: now\n"
+    err = io.StringIO()  # a pipe: no thinking text, so nothing to wait for
+    renderer = StreamRenderer(terminal_options(out=io.StringIO(), err=err), err=err)
+    renderer.handle(StreamEvent("thinking", text="hidden "))
+    renderer.handle(StreamEvent("status", text="now"))
+    assert err.getvalue() == "note: now\n"

@@ -216,3 +216,62 @@ async def test_an_engine_error_mid_reply_is_shown_and_stored(make_session):
         stored = app.history.messages(1)[-1]
         assert (stored.status, stored.thinking, stored.content) == ("error", THINKING, "")
         assert stored.record == {"error": "RuntimeError: the GPU caught fire"}
+
+
+def _record_toasts(app) -> list[str]:
+    """Every toast the chat screen raises, in order (the screen's own notify still runs)."""
+    toasts: list[str] = []
+    notify = app.chat.notify
+
+    def recording(message, *args, **kwargs):
+        toasts.append(str(message))
+        return notify(message, *args, **kwargs)
+
+    app.chat.notify = recording
+    return toasts
+
+
+async def _thinking_with_toasts(pilot, app):
+    toasts = _record_toasts(app)
+    await send(pilot, "q")
+    reply = app.chat.last_reply()
+    await wait_for(pilot, lambda: reply.panel.tokens >= 5)
+    return toasts, reply
+
+
+async def test_extend_toast_only_when_the_budget_really_changed(make_session):
+    engine = ScriptedEngine(Script(LONG_THINKING, ANSWER), tokens_per_s=300)
+    app = VibelocalApp(make_session(engine, budget="100"))
+    async with app.run_test(size=SIZE) as pilot:
+        toasts, reply = await _thinking_with_toasts(pilot, app)
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: any("+2,048 tokens: 2,148 now" in t for t in toasts))
+        await wait_idle(pilot, app)
+        assert [t for t in toasts if "Thinking budget" in t] == ["Thinking budget +2,048 tokens: 2,148 now."]
+
+
+async def test_no_extend_toast_without_a_budget_or_once_answering(make_session):
+    engine = ScriptedEngine(Script(LONG_THINKING, ANSWER * 20), tokens_per_s=300)
+    app = VibelocalApp(make_session(engine, budget="unlimited"))
+    async with app.run_test(size=SIZE) as pilot:
+        toasts, reply = await _thinking_with_toasts(pilot, app)
+        await pilot.press("ctrl+b")  # unlimited: the engine has nothing to extend, so it says nothing
+        await wait_for(pilot, lambda: reply.has_answer)
+        await pilot.press("ctrl+b")
+        await wait_idle(pilot, app)
+        assert not [t for t in toasts if "Thinking budget" in t]
+        assert "Already answering: the thinking budget is spent." in toasts
+
+
+async def test_the_meter_drops_its_eta_once_the_answer_starts(make_session):
+    engine = ScriptedEngine(Script(LONG_THINKING, ANSWER * 20), tokens_per_s=300)
+    app = VibelocalApp(make_session(engine, budget="2k"))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "q")
+        reply = app.chat.last_reply()
+        meter = app.chat.query_one(BudgetMeter)
+        await wait_for(pilot, lambda: "ETA" in meter.line)  # thinking: the rate gives an ETA
+        await wait_for(pilot, lambda: reply.has_answer and "answering" in meter.line)
+        assert "ETA" not in meter.line and meter.line.startswith("Thought ")
+        await wait_idle(pilot, app)
+        assert "ETA" not in meter.line

@@ -103,6 +103,11 @@ def test_pump_without_done_reports_an_error_end():
         ((0, 8192, None), {}, "Thinking ░░░░░░░░░░░░░░░░░░░░░░░░ 0 / 8,192 tokens"),
         ((4096, 8192, 100.0), {}, "Thinking ████████████░░░░░░░░░░░░ 4,096 / 8,192 tokens · ETA 0:41"),
         (
+            (4096, 8192, 100.0),
+            {"note": "answering", "answering": True},
+            "Thought ████████████░░░░░░░░░░░░ 4,096 / 8,192 tokens · answering",
+        ),
+        (
             (9000, 8192, 100.0),
             {"note": "wrapping up"},
             "Thinking ████████████████████████ 9,000 / 8,192 tokens · wrapping up",

@@ -130,3 +130,26 @@ def test_help_screen(app, snap_compare):
 
 def test_settings_screen(app, snap_compare):
     assert shot(snap_compare, app, loaded, press=("f3",))
+
+
+MATRIX_ANSWER = (
+    "The rotation is $$R = \\begin{pmatrix} 0 & -1 \\\\ 1 & 0 \\end{pmatrix}$$ and the sign function is\n"
+    "$$\\operatorname{sgn}(x) = \\begin{cases} 1 & x > 0 \\\\ 0 & x = 0 \\\\ -1 & x < 0 \\end{cases}$$\n"
+    "so $R^4 = \\boxed{\\begin{bmatrix} 1 & 0 \\\\ 0 & 1 \\end{bmatrix}}$."
+)
+
+
+def test_matrices_and_cases(app, snap_compare):
+    """A stored reply with a matrix, cases and a boxed matrix: aligned blocks with brackets, a brace, a frame."""
+    with History(get_paths().history_db) as history:
+        conv = history.new_conversation()
+        history.add_message(conv.id, "user", "Rotate by 90 degrees four times.")
+        reply = history.start_reply(conv.id)
+        history.finish_reply(reply, thinking="", content=MATRIX_ANSWER, status="complete", record=RECORD)
+
+    async def open_it(pilot) -> None:
+        await loaded(pilot)
+        await pilot.app.chat.open_conversation(conv.id)
+        await settle(pilot)
+
+    assert shot(snap_compare, app, open_it)

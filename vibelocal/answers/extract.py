@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from vibelocal.answers.braces import closing_bracket
 from vibelocal.types import StreamEvent, TurnStats
@@ -68,22 +67,69 @@ def last_code_block(text: str) -> str | None:
     return blocks[-1] if blocks else None
 
 
-@dataclass
-class TurnRecord:
-    """Everything one streamed turn produced, collected from its events (for --json, votes and exit codes)."""
+class TextPieces:
+    """Text that arrives in pieces: appending is O(1), reading joins once (and keeps the join)."""
 
-    thinking: str = ""
-    answer: str = ""
-    stop_reason: str | None = None
-    stats: TurnStats = field(default_factory=TurnStats)
-    truncated_thinking: bool = False
-    notices: list[str] = field(default_factory=list)
+    __slots__ = ("_pieces",)
+
+    def __init__(self, text: str = "") -> None:
+        self._pieces = [text] if text else []
+
+    def append(self, text: str) -> None:
+        if text:
+            self._pieces.append(text)
+
+    def text(self) -> str:
+        if len(self._pieces) > 1:
+            self._pieces = ["".join(self._pieces)]
+        return self._pieces[0] if self._pieces else ""
+
+
+class CollectedText:
+    """`thinking` and `answer` of a turn, read from the pieces collected in `_thinking` and `_answer`."""
+
+    _thinking: TextPieces
+    _answer: TextPieces
+
+    @property
+    def thinking(self) -> str:
+        return self._thinking.text()
+
+    @property
+    def answer(self) -> str:
+        return self._answer.text()
+
+
+class TurnRecord(CollectedText):
+    """Everything one streamed turn produced, collected from its events (for --json, votes and exit codes).
+
+    Thinking and answer text are collected as pieces and joined when read, so a long turn costs linear time.
+    """
+
+    def __init__(
+        self,
+        thinking: str = "",
+        answer: str = "",
+        stop_reason: str | None = None,
+        stats: TurnStats | None = None,
+        truncated_thinking: bool = False,
+        notices: list[str] | None = None,
+    ) -> None:
+        self._thinking = TextPieces(thinking)
+        self._answer = TextPieces(answer)
+        self.stop_reason = stop_reason
+        self.stats = stats if stats is not None else TurnStats()
+        self.truncated_thinking = truncated_thinking
+        self.notices = notices if notices is not None else []
+
+    def __repr__(self) -> str:
+        return f"TurnRecord(stop_reason={self.stop_reason!r}, answer={self.answer[:40]!r}…)"
 
     def add(self, event: StreamEvent) -> None:
         if event.kind == "thinking":
-            self.thinking += event.text
+            self._thinking.append(event.text)
         elif event.kind == "answer":
-            self.answer += event.text
+            self._answer.append(event.text)
         elif event.kind in ("budget", "loop", "status"):
             self.notices.append(event.note or event.text)
         elif event.kind == "stats" and event.stats is not None:

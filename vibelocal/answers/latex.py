@@ -6,7 +6,23 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from vibelocal.answers.braces import closing_bracket, open_braces
+from vibelocal.answers.braces import closing_bracket
+from vibelocal.answers.latex_blocks import (
+    CASES,
+    DELIMITER_KINDS,
+    LEFT_BLOCK,
+    MATRIX_KINDS,
+    RIGHT,
+    Grid,
+    cases_block,
+    environment_end,
+    framed,
+    grid,
+    hconcat,
+    matrix_block,
+    matrix_cells,
+    vconcat,
+)
 from vibelocal.answers.latex_tables import (
     ACCENTS,
     BLACKBOARD,
@@ -19,12 +35,13 @@ from vibelocal.answers.latex_tables import (
     VULGAR_FRACTIONS,
 )
 
-SpanKind = Literal["text", "boxed", "code"]
+SpanKind = Literal["text", "boxed", "code", "block"]
 
 
 @dataclass(frozen=True)
 class Span:
-    """A piece of rendered text: plain, the content of a `\\boxed{}` (to highlight), or untouched code."""
+    """A piece of rendered text: plain, the content of a `\\boxed{}` (to highlight), untouched code, or a block:
+    lines laid out in two dimensions (a matrix, cases), to print on lines of their own, alignment kept."""
 
     text: str
     kind: SpanKind = "text"
@@ -32,25 +49,69 @@ class Span:
 
 def to_spans(text: str) -> list[Span]:
     """Convert a whole text: math delimiters removed, LaTeX as Unicode, fences and inline code untouched."""
-    segments, _ = _segments(text, final=True)
+    return convert(text, line_start=True)
+
+
+def convert(text: str, *, line_start: bool) -> list[Span]:
+    """`to_spans` of a piece of a text; `line_start` says whether the piece begins a line."""
+    segments, _ = split_segments(text, final=True, line_start=line_start)
+    return render_segments(text, segments, len(text), line_start=line_start)
+
+
+def render_segments(text: str, segments: list[Segment], upto: int, *, line_start: bool) -> list[Span]:
+    """The spans of `text[:upto]` from its segments. A segment that `upto` cuts short is read as prose up to it
+    (a stream releasing held text that it has waited on long enough)."""
     out: list[Span] = []
-    for kind, raw, _, _ in segments:
+    for kind, raw, start, end in segments:
+        if start >= upto:
+            break
+        if end > upto:
+            kind, raw = "prose", text[start:upto]
         if kind == "code":
-            _append(out, Span(raw, "code"))
+            append_span(out, Span(raw, "code"))
         elif kind == "math":
-            spans = [
-                Span(re.sub(r"(?<=\S) {2,}(?=\S)", " ", s.text), s.kind)
-                for s in _Parser(raw, math=True).parse()
-            ]
-            if spans:
-                spans[0] = Span(spans[0].text.lstrip(), spans[0].kind)
-                spans[-1] = Span(spans[-1].text.rstrip(), spans[-1].kind)
-            for span in spans:
-                _append(out, span)
+            for span in _math_spans(raw, text, start, end, line_start=line_start):
+                append_span(out, span)
         else:
             for span in _Parser(raw, math=False).parse():
-                _append(out, span)
+                if span.kind == "boxed" and "\n" in span.text:  # a boxed matrix outside math delimiters
+                    span = Span(vconcat([framed(grid(span.text))]), "block")
+                append_span(out, span)
+    last = segments[-1] if segments else None
+    kept = out and out[-1].text[-1:].isspace()
+    if (
+        last is not None
+        and last[0] == "math"
+        and last[3] == upto == len(text)
+        and text[-1:].isspace()
+        and not kept
+    ):
+        append_span(
+            out, Span(text[len(text.rstrip()) :])
+        )  # unclosed math to the end keeps the space after it
     return out
+
+
+def _math_spans(raw: str, text: str, start: int, end: int, *, line_start: bool) -> list[Span]:
+    """One math region of `text` (`raw`, at `start`:`end`) as spans; a region holding a matrix or cases becomes one
+    block on lines of its own (a line break added before and after it where text shares its line)."""
+    spans = _Parser(raw, math=True).parse()
+    if any(s.kind == "block" or (s.kind == "boxed" and "\n" in s.text) for s in spans):
+        before = text[text.rfind("\n", 0, start) + 1 : start]
+        at_line_start = before.strip() == "" and (line_start or "\n" in text[:start])
+        block = layout(spans, frame_boxes=True)
+        if "\n" not in block:  # a one-row matrix reads inline
+            return [Span(block.strip())]
+        return [
+            *([] if at_line_start else [Span("\n")]),
+            Span(block, "block"),
+            *([Span("\n")] if text[end : end + 1] not in ("", "\n") else []),
+        ]
+    spans = [Span(re.sub(r"(?<=\S) {2,}(?=\S)", " ", s.text), s.kind) for s in spans]
+    if spans:
+        spans[0] = Span(spans[0].text.lstrip(), spans[0].kind)
+        spans[-1] = Span(spans[-1].text.rstrip(), spans[-1].kind)
+    return spans
 
 
 def to_unicode(text: str, *, box: tuple[str, str] = ("[", "]")) -> str:
@@ -59,14 +120,18 @@ def to_unicode(text: str, *, box: tuple[str, str] = ("[", "]")) -> str:
 
 
 def math_to_unicode(latex: str) -> str:
-    """One math expression without delimiters (e.g. an extracted final answer) as Unicode; boxes unwrapped."""
-    return "".join(s.text for s in _Parser(latex, math=True).parse()).strip()
+    """One math expression without delimiters (e.g. an extracted final answer) as Unicode; boxes unwrapped. A
+    matrix or cases comes back as lines of text, aligned."""
+    spans = _Parser(latex, math=True).parse()
+    if any(s.kind == "block" or "\n" in s.text for s in spans):
+        return layout(spans, frame_boxes=False)
+    return "".join(s.text for s in spans).strip()
 
 
-def _append(out: list[Span], span: Span) -> None:
+def append_span(out: list[Span], span: Span) -> None:
     if not span.text:
         return
-    if out and out[-1].kind == span.kind and span.kind != "boxed":
+    if out and out[-1].kind == span.kind and span.kind not in ("boxed", "block"):
         out[-1] = Span(out[-1].text + span.text, span.kind)
     else:
         out.append(span)
@@ -74,13 +139,18 @@ def _append(out: list[Span], span: Span) -> None:
 
 # --------------------------------------------------------------------------- segmentation
 
-_FENCE_OPEN = re.compile(r"[ \t]{0,3}(`{3,}|~{3,})[^\n]*(?:\n|$)")
+HOLD_LIMIT = 1024
+"""How far a construct may reach: math or inline code whose closer is not within this many characters of its
+opener (and a command argument still open after this many) reads as plain text. It bounds what a stream holds
+back while it waits for a closer, and it is the same for whole texts and streams, so chunking never matters."""
+
+FENCE_OPEN = re.compile(r"[ \t]{0,3}(`{3,}|~{3,})[^\n]*(?:\n|$)")
 Segment = tuple[Literal["prose", "math", "code"], str, int, int]
 """(kind, text without delimiters, start, end) where start/end index the source, delimiters included."""
 
 
 @dataclass(frozen=True)
-class _Pending:
+class Pending:
     """Where an unclosed construct starts, and what it is."""
 
     at: int
@@ -88,7 +158,7 @@ class _Pending:
     fence: str = ""
 
 
-def _fence_close(text: str, start: int, fence: str) -> int | None:
+def fence_close(text: str, start: int, fence: str) -> int | None:
     """End index (after its newline) of the line closing `fence`, searching from `start`."""
     pattern = re.compile(rf"^[ \t]{{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*(?:\n|$)", re.MULTILINE)
     m = pattern.search(text, start)
@@ -100,8 +170,12 @@ def _paragraph_end(text: str, start: int) -> int:
     return len(text) if end < 0 else end
 
 
-def _segments(text: str, *, final: bool) -> tuple[list[Segment], _Pending | None]:
-    """Split into prose, math (delimiters removed) and code; unless `final`, report an unclosed construct."""
+def split_segments(
+    text: str, *, final: bool, line_start: bool = True
+) -> tuple[list[Segment], Pending | None]:
+    """Split into prose, math (delimiters removed) and code; unless `final`, report an unclosed construct.
+
+    `line_start`: whether the text begins a line (a code fence opens only at the start of one)."""
     out: list[Segment] = []
     n, i, start = len(text), 0, 0
 
@@ -111,11 +185,11 @@ def _segments(text: str, *, final: bool) -> tuple[list[Segment], _Pending | None
 
     while i < n:
         c = text[i]
-        if (i == 0 or text[i - 1] == "\n") and c in " \t`~" and (m := _FENCE_OPEN.match(text, i)):
-            close = _fence_close(text, m.end(), m.group(1))
+        if (text[i - 1] == "\n" if i else line_start) and c in " \t`~" and (m := FENCE_OPEN.match(text, i)):
+            close = fence_close(text, m.end(), m.group(1))
             if close is None and not final:
                 emit("prose", start, i)
-                return out, _Pending(i, "fence", m.group(1))
+                return out, Pending(i, "fence", m.group(1))
             emit("prose", start, i)
             end = n if close is None else close
             emit("code", i, end)
@@ -123,7 +197,10 @@ def _segments(text: str, *, final: bool) -> tuple[list[Segment], _Pending | None
             continue
         if c == "`":
             run = len(text[i:]) - len(text[i:].lstrip("`"))
-            para = _paragraph_end(text, i)
+            if i + run >= n and not final:  # the run of backticks may grow
+                emit("prose", start, i)
+                return out, Pending(i, "other")
+            para = min(_paragraph_end(text, i), i + HOLD_LIMIT)
             j = text.find("`" * run, i + run, para)
             if j >= 0:
                 emit("prose", start, i)
@@ -132,7 +209,7 @@ def _segments(text: str, *, final: bool) -> tuple[list[Segment], _Pending | None
                 continue
             if para == n and not final:
                 emit("prose", start, i)
-                return out, _Pending(i, "other")
+                return out, Pending(i, "other")
             i += run
             continue
         if c == "\\" and i + 1 < n and text[i + 1] in "$\\":
@@ -153,16 +230,16 @@ def _segments(text: str, *, final: bool) -> tuple[list[Segment], _Pending | None
         if opener == "$" and (i + 1 >= n or text[i + 1].isspace()):
             if i + 1 >= n and not final:
                 emit("prose", start, i)
-                return out, _Pending(i, "other")
+                return out, Pending(i, "other")
             i += 1  # "$ " is a dollar sign, not math
             continue
-        limit = _paragraph_end(text, i) if opener == "$" else n
+        limit = min(_paragraph_end(text, i) if opener == "$" else n, i + HOLD_LIMIT)
         j = _find_closer(text, i + len(opener), closer, limit, inline=opener == "$")
         if j is None:
             if not final and limit == n:
                 emit("prose", start, i)
-                return out, _Pending(i, "other")
-            if opener == "$" or opener == "\\(":
+                return out, Pending(i, "other")
+            if opener == "$" or opener == "\\(" or limit < n:
                 i += len(opener)
                 continue
             j = n  # unclosed display math at the end: math to the end
@@ -226,22 +303,22 @@ class _Parser:
                 return out
             if c == "\\":
                 for span in self._command():
-                    _append(out, span)
+                    append_span(out, span)
                 continue
             self.i += 1
             if c == "{" and (self.math or in_group):
                 for span in self.parse(in_group=True):
-                    _append(out, span)
+                    append_span(out, span)
             elif self.math and c in "^_":
                 arg = self._arg_text()
                 text = script(arg, SUPERSCRIPTS if c == "^" else SUBSCRIPTS, c)
-                _append(out, Span(text))
+                append_span(out, Span(text))
             elif self.math and c == "~":
-                _append(out, Span(" "))
+                append_span(out, Span(" "))
             elif self.math and c == "&":
                 continue
             else:
-                _append(out, Span(c))
+                append_span(out, Span(c))
         return out
 
     # -------------------------------------------------------------- arguments
@@ -298,7 +375,10 @@ class _Parser:
         if name in ("boxed", "fbox"):
             self._skip_spaces()
             if self.i < len(self.s) and self.s[self.i] == "{":
-                return [Span("".join(s.text for s in self._arg(math=True)).strip(), "boxed")]
+                arg = self._arg(math=True)
+                if any(s.kind == "block" for s in arg):  # a boxed matrix: the box is drawn around the block
+                    return [Span(layout(arg, frame_boxes=True), "boxed")]
+                return [Span("".join(s.text for s in arg).strip(), "boxed")]
             return []
         if name in SYMBOLS:
             return [Span(SYMBOLS[name])]
@@ -326,11 +406,20 @@ class _Parser:
             if name in ("overline", "bar"):
                 return [Span("".join(ch + mark if not ch.isspace() else ch for ch in arg))]
             return [Span(arg + mark)]
+        if name == "left" and (block := self._left_block()) is not None:
+            return block
         if name in ("left", "right", "bigl", "bigr", "Bigl", "Bigr", "big", "Big", "bigg", "Bigg", "middle"):
             if self.i < len(self.s) and self.s[self.i] == ".":
                 self.i += 1
             return []
-        if name in ("begin", "end"):
+        if name == "begin":
+            env = self._arg_text(math=False).strip()
+            rows = self._environment_rows(env)
+            if rows is None:
+                return []  # any other environment: its content reads inline, `\\\\` as a line break
+            grid = cases_block(rows) if env.rstrip("*") in CASES else matrix_block(rows, MATRIX_KINDS[env])
+            return [Span(vconcat([grid]), "block")]
+        if name == "end":
             self._arg_text(math=False)
             return []
         if name == "not":
@@ -350,6 +439,43 @@ class _Parser:
             self.i = len(self.s) if close is None else close + 1
         return [Span(self.s[start : self.i])]
 
+    # -------------------------------------------------------------- matrices and cases
+
+    def _environment_rows(self, env: str) -> list[list[str]] | None:
+        """The cells of a matrix or cases environment whose `\\begin{env}` was just read (its `\\end` consumed),
+        or None (and nothing consumed) for any other environment or one that is not closed."""
+        if env not in MATRIX_KINDS and env.rstrip("*") not in CASES:
+            return None
+        start = self.i
+        if env == "array":
+            self._arg_text(math=False)  # the column spec
+        body_start = self.i
+        end = environment_end(self.s, body_start, env)
+        if end is None:
+            self.i = start
+            return None
+        body_end, self.i = end
+        return [[_cell_text(cell) for cell in row] for row in matrix_cells(self.s[body_start:body_end])]
+
+    def _left_block(self) -> list[Span] | None:
+        """`\\left( \\begin{array}…\\end{array} \\right)`: the array as a matrix with those brackets (`\\left\\{ … \\right.`:
+        as cases). None when `\\left` opens anything else; then nothing is consumed."""
+        m = LEFT_BLOCK.match(self.s, self.i)
+        if m is None or m["delim"] not in DELIMITER_KINDS:
+            return None
+        start, self.i = self.i, m.end()
+        rows = self._environment_rows(m["env"])
+        if rows is None:
+            self.i = start
+            return None
+        right = RIGHT.match(self.s, self.i)
+        if right is not None:
+            self.i = right.end()
+        kind = DELIMITER_KINDS[m["delim"]]
+        if kind == "B" and right is not None and right["delim"] == ".":
+            return [Span(vconcat([cases_block(rows)]), "block")]
+        return [Span(vconcat([matrix_block(rows, kind)]), "block")]
+
     def _fraction(self, num: str, den: str) -> str:
         num, den = num.strip(), den.strip()
         if (num, den) in VULGAR_FRACTIONS:
@@ -362,85 +488,29 @@ class _Parser:
         return text
 
 
-# --------------------------------------------------------------------------- streaming
+def _cell_text(cell: str) -> str:
+    """One cell as Unicode: a single line, or the lines of a block nested in it."""
+    spans = _Parser(cell.strip(), math=True).parse()
+    if any(s.kind == "block" or "\n" in s.text for s in spans):
+        return layout(spans, frame_boxes=True)
+    return re.sub(r"\s{2,}", " ", "".join(s.text for s in spans)).strip()
 
 
-class UnicodeStream:
-    """Feed text as it streams; get back spans as soon as they can be converted without seeing more.
-
-    Text is released at whitespace outside any math region, command argument or inline code; code fences are
-    released line by line, untouched.
-    """
-
-    def __init__(self) -> None:
-        self._buf = ""
-        self._fence: str | None = None
-
-    def feed(self, chunk: str) -> list[Span]:
-        self._buf += chunk
-        out: list[Span] = []
-        while True:
-            if self._fence is not None:
-                if not self._release_code_lines(out):
-                    break
-                continue
-            segments, pending = _segments(self._buf, final=False)
-            if pending is not None and pending.what == "fence":
-                for span in to_spans(self._buf[: pending.at]):
-                    _append(out, span)
-                nl = self._buf.find("\n", pending.at)
-                if nl < 0:
-                    self._buf = self._buf[pending.at :]
-                    break  # the opening line is not complete yet
-                _append(out, Span(self._buf[pending.at : nl + 1], "code"))
-                self._buf, self._fence = self._buf[nl + 1 :], pending.fence
-                continue
-            cut = _safe_cut(self._buf, segments, pending)
-            if cut > 0:
-                for span in to_spans(self._buf[:cut]):
-                    _append(out, span)
-                self._buf = self._buf[cut:]
-            break
-        return out
-
-    def _release_code_lines(self, out: list[Span]) -> bool:
-        assert self._fence is not None
-        nl = self._buf.find("\n")
-        if nl < 0:
-            return False
-        line, self._buf = self._buf[: nl + 1], self._buf[nl + 1 :]
-        _append(out, Span(line, "code"))
-        if _fence_close(line, 0, self._fence) is not None:
-            self._fence = None
-        return True
-
-    def flush(self) -> list[Span]:
-        """The rest of the text (call once at the end)."""
-        rest, self._buf = self._buf, ""
-        if self._fence is not None:
-            self._fence = None
-            return [Span(rest, "code")] if rest else []
-        return to_spans(rest)
-
-
-_TRAILING_COMMAND = re.compile(r"\\[A-Za-z]+\s*$")
-
-
-def _safe_cut(buf: str, segments: list[Segment], pending: _Pending | None) -> int:
-    """The largest prefix length that ends in whitespace inside prose and leaves no command argument open."""
-    limit = pending.at if pending else len(buf)
-    candidates: list[int] = []
-    for kind, raw, start, end in segments:
-        if kind == "prose":
-            candidates.extend(
-                start + k + 1 for k, ch in enumerate(raw) if ch.isspace() and start + k + 1 <= limit
-            )
-        elif end <= limit:
-            candidates.append(end)
-    for cut in reversed(candidates[-8:]):
-        prose = "".join(
-            buf[start : min(end, cut)] for kind, _, start, end in segments if kind == "prose" and start < cut
-        )
-        if open_braces(prose) == 0 and not _TRAILING_COMMAND.search(buf[:cut]):
-            return cut
-    return 0
+def layout(spans: list[Span], *, frame_boxes: bool) -> str:
+    """Math spans holding a block, laid out in two dimensions: each line of the expression (`\\\\` breaks them)
+    is its pieces side by side on one baseline; a boxed block gets a drawn frame (or none: `frame_boxes`)."""
+    lines: list[list[Grid]] = [[]]
+    for span in spans:
+        if span.kind == "block":
+            lines[-1].append(span.text.split("\n"))
+        elif span.kind == "boxed" and "\n" in span.text:
+            body = grid(span.text)
+            lines[-1].append(framed(body) if frame_boxes else body)
+        else:
+            text = span.text if span.kind != "boxed" else f"[{span.text}]"
+            first, *rest = text.split("\n")
+            lines[-1].append([re.sub(r"(?<=\S) {2,}(?=\S)", " ", first)])
+            for more in rest:
+                lines.append([[more]])
+    grids = [hconcat(line) for line in lines]
+    return vconcat(grids).strip("\n")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from vibelocal.answers.latex import Span, UnicodeStream
+from vibelocal.answers.latex import Span
+from vibelocal.answers.latex_stream import UnicodeStream
 from vibelocal.types import StreamEvent, TurnStats
 
 DIM, BOLD_GREEN, YELLOW, RESET = "\x1b[2m", "\x1b[1;32m", "\x1b[33m", "\x1b[0m"
@@ -149,6 +151,8 @@ class StreamRenderer:
         self._counter_shown = False
         self._counter_at = 0.0
         self._err_col = 0  # characters written on the current stderr line by the thinking stream
+        self._err_tail = "\n"  # the last character of thinking written
+        self._held_notes: list[str] = []  # notices waiting for the thinking to reach a sentence or line end
         self._answer_started = False
         self._answer_tail = ""
         self.stats: TurnStats | None = None
@@ -201,15 +205,29 @@ class StreamRenderer:
         text = "".join(s.text for s in spans)
         if not text:
             return
+        while self._held_notes and (cut := line_boundary(text, self._err_tail)) is not None:
+            head, text = text[:cut], text[cut:]  # the sentence or line ends here: the notes go in between
+            self._write_err_text(head)
+            if self._err_col:
+                self._write_err_text("\n")
+                text = text.lstrip(" \t")
+            self._print_held_notes()
+        self._write_err_text(text)
+
+    def _write_err_text(self, text: str) -> None:
+        if not text:
+            return
         self.err.write(self._style_err(text, DIM))
         self.err.flush()
         last_nl = text.rfind("\n")
         self._err_col = len(text) - last_nl - 1 if last_nl >= 0 else self._err_col + len(text)
+        self._err_tail = text[-1]
 
     def _end_thinking(self) -> None:
         if self._thinking_stream is not None:
             self._write_thinking(self._thinking_stream.flush())
         self._clear_err_line()
+        self._print_held_notes()
 
     def _clear_err_line(self) -> None:
         if self._counter_shown:
@@ -244,10 +262,22 @@ class StreamRenderer:
     # ------------------------------------------------------------------ notices and the end
 
     def notice(self, text: str) -> None:
-        """One short stderr line, not tangled with the thinking text or the counter."""
+        """One short stderr line, not tangled with the thinking text or the counter: while the thinking is shown
+        mid-line, the note waits for the sentence or the line to end, so that it never splits a sentence."""
+        if self.options.thinking_text and self._err_col and not self._answer_started:
+            self._held_notes.append(text)
+            return
         self._clear_err_line()
+        self._print_note(text)
+
+    def _print_note(self, text: str) -> None:
         self.err.write(self._style_err(f"note: {text}", YELLOW) + "\n")
         self.err.flush()
+
+    def _print_held_notes(self) -> None:
+        notes, self._held_notes = self._held_notes, []
+        for text in notes:
+            self._print_note(text)
 
     def finish(self) -> None:
         """Flush held text, end stdout with a newline, and print the summary line when asked."""
@@ -265,6 +295,18 @@ class StreamRenderer:
 
     def _style_err(self, text: str, style: str) -> str:
         return f"{style}{text}{RESET}" if self.options.color_err else text
+
+
+_SENTENCE_END = re.compile(r"[.!?:;](?=\s)|\n")
+
+
+def line_boundary(text: str, before: str) -> int | None:
+    """Where in `text` (written after the character `before`) a sentence or a line ends: the index just after
+    the newline, or after the sentence's last mark (a space after it follows); None when neither comes."""
+    if before in ".!?:;" and text[:1] in (" ", "\t"):
+        return 0
+    m = _SENTENCE_END.search(text)
+    return None if m is None else m.end()
 
 
 def summary_line(stats: TurnStats) -> str:

@@ -243,6 +243,15 @@ def _open_tutor(
     return tutor
 
 
+def _shown(text: str) -> str:
+    """Model text for the terminal: LaTeX as Unicode (matrices and cases as aligned blocks) on a TTY, raw on a pipe."""
+    if not sys.stdout.isatty():
+        return text
+    from vibelocal.answers.latex import to_unicode
+
+    return to_unicode(text)
+
+
 def run_session(
     settings: Any,
     file: str | None,
@@ -296,10 +305,10 @@ def run_session(
                 hint = tutor.hint(on_progress=_progress("writing a hint"))
             finally:
                 _end_progress()
-            print(f"Hint {hint.level} ({title.lower()}): {hint.text}")
+            print(f"Hint {hint.level} ({title.lower()}): {_shown(hint.text)}")
             continue
         if word in SOLUTION_WORDS:
-            print("Worked solution:\n" + tutor.reveal())
+            print("Worked solution:\n" + _shown(tutor.reveal()))
             break
         attempt = tutor.attempt(line)
         if attempt.correct:

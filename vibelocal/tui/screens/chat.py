@@ -46,6 +46,13 @@ _REASONS = {
 }
 
 
+def extended_text(before: int | None, after: int | None) -> str:
+    """The toast once the engine has extended the budget: by how much, and to what."""
+    if before is not None and after is not None and after > before:
+        return f"Thinking budget +{after - before:,} tokens: {after:,} now."
+    return "Thinking budget extended."
+
+
 @dataclass
 class ActiveTurn:
     """What the screen tracks while a reply streams."""
@@ -310,8 +317,9 @@ class ChatScreen(Screen):
         rate = turn.tokens / elapsed if elapsed > 0.5 and turn.tokens else None
         time_budget = turn.settings.thinking_time_s if turn.settings else None
         self.query_one(BudgetMeter).line = budget_line(
-            turn.tokens, turn.budget, rate, time_budget_s=time_budget, elapsed_s=elapsed, note=turn.note
-        )
+            turn.tokens, turn.budget, rate, time_budget_s=time_budget, elapsed_s=elapsed, note=turn.note,
+            answering=turn.reply.has_answer,
+        )  # fmt: skip
 
     def _save_progress(self, turn: ActiveTurn, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -338,7 +346,7 @@ class ChatScreen(Screen):
 
     async def on_answer_delta(self, event: m.AnswerDelta) -> None:
         if turn := self._current(event):
-            first = not turn.reply.answer
+            first = not turn.reply.has_answer
             await turn.reply.add_answer(event.text)
             if first:
                 turn.note = "answering"
@@ -347,6 +355,8 @@ class ChatScreen(Screen):
 
     def on_budget_note(self, event: m.BudgetNote) -> None:
         if turn := self._current(event):
+            if event.note == "extended":  # the engine took the extension: only now is there news to tell
+                self.notify(extended_text(turn.budget, event.budget), timeout=2)
             turn.tokens, turn.budget = max(turn.tokens, event.tokens), event.budget
             turn.note = _NOTES.get(event.note, event.note)
             if turn.reply.panel is not None:
@@ -439,8 +449,10 @@ class ChatScreen(Screen):
         if self.active is None:
             self.notify("Nothing is thinking right now.", severity="warning")
             return
-        self.active.control.extend(EXTEND_TOKENS)
-        self.notify(f"Thinking budget +{EXTEND_TOKENS // 1024}k tokens.", timeout=2)
+        if self.active.reply.has_answer:
+            self.notify("Already answering: the thinking budget is spent.", severity="warning", timeout=2)
+            return
+        self.active.control.extend(EXTEND_TOKENS)  # the toast comes with the engine's `extended` note
 
     def action_wrap_up(self) -> None:
         if self.active is None:

@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Static
 
+from vibelocal.answers.latex import to_unicode
 from vibelocal.engine.control import TurnControl
 from vibelocal.tutor.lesson import HINT_LEVELS, Tutor
 from vibelocal.tutor.store import AttemptRecord, HintRecord
@@ -206,7 +207,7 @@ class TutorScreen(Screen):
         self.busy = False
         h = event.hint
         title = HINT_LEVELS[min(h.level, len(HINT_LEVELS)) - 1][0]
-        self.note(f"Hint {h.level} ({title.lower()}): {h.text}", "tutor-hint")
+        self.note(f"Hint {h.level} ({title.lower()}): {to_unicode(h.text)}", "tutor-hint")
         self.status(self._counts())
 
     def _counts(self) -> str:
@@ -274,7 +275,7 @@ class TutorScreen(Screen):
         if self.tutor is None or self.busy or self.tutor.record.key is None:
             self.app.bell()
             return
-        self.note("Worked solution:\n" + self.tutor.reveal(), "tutor-solution")
+        self.note("Worked solution:\n" + to_unicode(self.tutor.reveal()), "tutor-solution")
         self.status(self._counts())
 
     def action_back(self) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from vibelocal.answers.latex import Span, UnicodeStream, to_spans
+from vibelocal.answers.latex import Span, to_spans
+from vibelocal.answers.latex_stream import UnicodeStream
 
 
 def spans_markdown(spans: list[Span]) -> str:
-    """Spans back to Markdown: text as is, code untouched, a boxed final answer in bold."""
+    """Spans back to Markdown: text as is, code untouched, a boxed final answer in bold, a block (a matrix, cases)
+    as a code block so that its lines stay aligned."""
     out: list[str] = []
     for span in spans:
-        if span.kind == "boxed":
+        if span.kind == "block":
+            out.append(f"```\n{span.text}\n```")
+        elif span.kind == "boxed":
             out.append(f"**{span.text.strip()}**" if span.text.strip() else "")
         else:
             out.append(span.text)

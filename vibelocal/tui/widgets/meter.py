@@ -32,16 +32,24 @@ def budget_line(
     time_budget_s: float | None = None,
     elapsed_s: float | None = None,
     note: str = "",
+    answering: bool = False,
 ) -> str:
-    """`Thinking ███░░ 1,234 / 8,192 tokens · ETA 0:35` (ETA at the current rate); time and unlimited budgets too."""
+    """`Thinking ███░░ 1,234 / 8,192 tokens · ETA 0:35` (ETA at the current rate); time and unlimited budgets too.
+
+    Once the answer has started (`answering`) thinking is over: `Thought …`, and no ETA."""
+    head = "Thought" if answering else "Thinking"
     if budget is not None and budget > 0:
-        eta = f" · ETA {_duration((budget - tokens) / rate)}" if rate and budget > tokens else ""
-        line = f"Thinking {_bar(tokens / budget)} {tokens:,} / {budget:,} tokens{eta}"
+        eta = (
+            f" · ETA {_duration((budget - tokens) / rate)}"
+            if rate and budget > tokens and not answering
+            else ""
+        )
+        line = f"{head} {_bar(tokens / budget)} {tokens:,} / {budget:,} tokens{eta}"
     elif time_budget_s:
         spent = elapsed_s or 0.0
-        line = f"Thinking {_bar(spent / time_budget_s)} {_duration(spent)} / {_duration(time_budget_s)} · {tokens:,} tokens"
+        line = f"{head} {_bar(spent / time_budget_s)} {_duration(spent)} / {_duration(time_budget_s)} · {tokens:,} tokens"
     else:
-        line = f"Thinking {tokens:,} tokens · no budget"
+        line = f"{head} {tokens:,} tokens · no budget"
     return f"{line} · {note}" if note else line
 
 

@@ -8,6 +8,7 @@ from textual.timer import Timer
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from vibelocal.answers.extract import CollectedText, TextPieces
 from vibelocal.tui.widgets.mathtext import MathStream, answer_markdown
 from vibelocal.tui.widgets.thinking import ThinkingPanel
 
@@ -31,10 +32,11 @@ class UserMessage(Static):
         self.text = text
 
 
-class AssistantReply(Vertical):
+class AssistantReply(CollectedText, Vertical):
     """A reply. Live replies stream in; stored ones are built whole from history.
 
-    The raw answer (with its LaTeX) is kept in `answer`; the screen shows its LaTeX as Unicode.
+    The raw answer (with its LaTeX) is kept in `answer`; the screen shows its LaTeX as Unicode. Streamed text is
+    collected in pieces and joined when read, so a long reply costs linear time.
     """
 
     def __init__(
@@ -49,8 +51,9 @@ class AssistantReply(Vertical):
     ) -> None:
         super().__init__(classes="assistant-reply")
         self.live = status == "streaming"
-        self.thinking = thinking
-        self.answer = answer
+        self._thinking = TextPieces(thinking)
+        self._answer = TextPieces(answer)
+        self.has_answer = bool(answer)
         self.status = status
         self._math = MathStream()
         self._show_thinking = show_thinking
@@ -83,16 +86,17 @@ class AssistantReply(Vertical):
     # ------------------------------------------------------------------ live updates
 
     def add_thinking(self, text: str, tokens: int) -> None:
-        self.thinking += text
+        self._thinking.append(text)
         if self.panel is not None:
             self.panel.append(text, tokens)
 
     async def add_answer(self, text: str) -> None:
-        if not self.answer and self.panel is not None:
+        if not self.has_answer and self.panel is not None:
             self.panel.finish()
             if not self.thinking:
                 self.panel.display = False
-        self.answer += text
+        self._answer.append(text)
+        self.has_answer = self.has_answer or bool(text)
         self._unwritten += self._math.feed(text)
         if self._unwritten and self._flush_timer is None:
             self._flush_timer = self.set_timer(ANSWER_REFRESH_S, self._write_unwritten)

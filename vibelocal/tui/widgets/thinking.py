@@ -9,8 +9,13 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Collapsible
 
+from vibelocal.answers.extract import TextPieces
+
 TAIL_LINES = 6
 """Lines of the live tail shown while the model thinks."""
+
+TAIL_CHARS = 8192
+"""While live the body holds only this much of the end of the text (enough for the tail at any width)."""
 
 TITLE_INTERVAL_S = 0.25
 """The live token counter in the title is redrawn at most this often (a title change costs a layout pass)."""
@@ -54,7 +59,7 @@ class ThinkingPanel(Collapsible):
     def __init__(self, text: str = "", *, tokens: int = 0, live: bool = True, expanded: bool = True) -> None:
         self._body = ThinkingBody(classes="thinking-body")
         super().__init__(self._body, title=thinking_title(tokens, live=live), collapsed=not expanded)
-        self._text = text
+        self._text = TextPieces(text)
         self.tokens = tokens
         self.is_live = live
         self._title_at = 0.0
@@ -62,16 +67,16 @@ class ThinkingPanel(Collapsible):
 
     def on_mount(self) -> None:
         self._body.live = self.is_live
-        self._body.text = self._text
+        self._body.text = self.text if not self.is_live else self.text[-TAIL_CHARS:]
 
     @property
     def text(self) -> str:
-        return self._text
+        return self._text.text()
 
     def append(self, text: str, tokens: int) -> None:
-        self._text += text
+        self._text.append(text)
         self.tokens = tokens
-        self._body.text = self._text
+        self._body.text = (self._body.text + text)[-TAIL_CHARS:]  # bounded: constant cost per batch
         now = time.monotonic()
         if now - self._title_at >= TITLE_INTERVAL_S:
             self._title_at = now
@@ -89,5 +94,6 @@ class ThinkingPanel(Collapsible):
         self.remove_class("-live")
         self.add_class("-done")
         self._body.live = False
+        self._body.text = self.text
         self.title = thinking_title(self.tokens, live=False, truncated=truncated)
         self.collapsed = True
