@@ -258,7 +258,7 @@ class GenerationSettings:
 
 StopReason = Literal["answered", "budget_exhausted", "context_full", "loop", "cancelled", "error"]
 
-EventKind = Literal["thinking", "answer", "budget", "loop", "stats", "status", "done"]
+EventKind = Literal["thinking", "answer", "budget", "loop", "stats", "status", "done", "reclassify"]
 
 BudgetNote = Literal["warning", "wrap_up", "extended", "forced_answer", "min_thinking"]
 
@@ -292,6 +292,7 @@ class StreamEvent:
     - status: `text` is a human-readable engine message (e.g. a retry on load).
     - stats: `stats` is a running snapshot.
     - done: `stop_reason` and final `stats`; `truncated_thinking` when `</think>` never came.
+    - reclassify: a bare `</think>` came (no `<think>` before it): the answer streamed so far was reasoning.
     """
 
     kind: EventKind

@@ -84,6 +84,8 @@ class TurnRecord:
             self.thinking += event.text
         elif event.kind == "answer":
             self.answer += event.text
+        elif event.kind == "reclassify":  # a bare </think>: the answer so far was reasoning
+            self.thinking, self.answer = self.thinking + self.answer, ""
         elif event.kind in ("budget", "loop", "status"):
             self.notices.append(event.note or event.text)
         elif event.kind == "stats" and event.stats is not None:

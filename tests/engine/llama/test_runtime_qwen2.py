@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
 from engine_checks import assert_no_token_twice, llama_evaluated
+from qwen2_script import ScriptedModel
 
 from vibelocal.engine import turn
 from vibelocal.engine.llama import LlamaEngine, load
@@ -20,50 +20,6 @@ from vibelocal.types import ChatMessage, GenerationSettings, InstalledModel, Pla
 
 N_VOCAB = 151_936
 ASK = [ChatMessage("user", "What is 6*7?")]
-
-
-class ScriptedModel:
-    """Greedy-decodes a script: phases `think` (the start), `answer` (after an injected `</think>`),
-    `boxed` (after an injected `\\boxed{`) and `wait` (after an injected `Wait`); end of a phase: `<|im_end|>`."""
-
-    def __init__(self) -> None:
-        self.engine: LlamaEngine | None = None
-        self.vocab_sizes: set[int] = set()
-        self.set()
-
-    def set(self, think: str = "", answer: str = "", boxed: str = "", wait: str = "") -> None:
-        self.texts = {"think": think, "answer": answer, "boxed": boxed, "wait": wait}
-        self.tokens: dict[str, list[int]] | None = None
-        self.phase = "think"
-        self.pos = 0
-        self.last: int | None = None
-
-    def __call__(self, input_ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        assert self.engine is not None
-        if self.tokens is None:
-            self.tokens = {k: self.engine.tokenize(v) for k, v in self.texts.items()}
-        self.vocab_sizes.add(len(logits))
-        if self.last is not None and len(input_ids) and input_ids[-1] != self.last:  # something was injected
-            tail = self.engine.detokenize(input_ids[-12:].tolist())
-            phase = None
-            if "</think>" in tail:
-                phase = "answer"
-            elif tail.rstrip().endswith("\\boxed{"):
-                phase = "boxed"
-            elif "Wait" in tail:
-                phase = "wait"
-            if phase and phase != self.phase:
-                self.phase, self.pos = phase, 0
-        script = self.tokens[self.phase]
-        if self.pos < len(script):
-            token = script[self.pos]
-            self.pos += 1
-        else:
-            token = 151645  # <|im_end|>
-        self.last = token
-        out = np.full_like(logits, -np.inf)
-        out[token] = 0.0
-        return out
 
 
 @pytest.fixture(scope="module")

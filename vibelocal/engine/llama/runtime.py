@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from vibelocal.engine import prompt as prompts
 from vibelocal.engine.control import TurnControl
 from vibelocal.engine.llama.logs import last_error_line, log_mark
+from vibelocal.engine.llama.vocab import think_tags
 from vibelocal.engine.turn import TurnLoop
 from vibelocal.types import (
     ChatFormat,
@@ -68,6 +69,9 @@ class LlamaEngine:
         self._rate = probe_rate or plan.expected_decode_tok_s
         self._template = llm.metadata.get("tokenizer.chat_template") if spec is None else None
         self.chat = spec.chat if spec else ChatFormat()
+        self.tags = think_tags(llm, self.chat)
+        """The think tags as single token ids where the vocabulary has them (detected and injected by id)."""
+        self._pieces.update(self.tags.pieces())  # a CONTROL tag would render empty
         self._stop_ids = self._stops()
         self._stop_cache: dict[int, bool] = {}
         self._abort_check: Callable[[], bool] = _never
@@ -79,6 +83,7 @@ class LlamaEngine:
             "kv_cache_type": attempt.kv_cache_type,
             "n_batch": str(plan.n_batch),
             "n_ubatch": str(min(attempt.n_ubatch, plan.n_batch)),
+            "think_tags": self.tags.mode,
             "prompt_format": "manifest chatml"
             if spec
             else ("gguf template (sandboxed)" if self._template else "chatml (default)"),
@@ -211,7 +216,14 @@ class LlamaEngine:
         backend = _LlamaBackend(self, self._sampler(settings, seed))
         try:
             loop = TurnLoop(
-                backend, settings, control, stats, chat=self.chat, t_start=t_start, rate_hint=self._rate
+                backend,
+                settings,
+                control,
+                stats,
+                chat=self.chat,
+                t_start=t_start,
+                rate_hint=self._rate,
+                tags=self.tags,
             )
             for event in loop.run():
                 if event.kind == "done" and stats.decode_tok_s:
