@@ -280,6 +280,8 @@ class TurnStats:
     budget_tokens: int | None = None
     budget_hit: bool = False
     seed: int | None = None
+    loop_shape: str | None = None
+    """Which loop shape fired, if any (engine/loops.py SHAPES: character, token, sequence, line, block)."""
 
 
 @dataclass(frozen=True)

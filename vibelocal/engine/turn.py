@@ -300,12 +300,14 @@ class TurnLoop:
         loop = self.think_loops.feed(text) if self.think_loops else None
         if not loop:
             return None
+        self.stats.loop_shape = self.think_loops.shape  # type: ignore[union-attr]
         events.append(StreamEvent("loop", text=loop))
         return self.budget.wrap_up_now()
 
     def answer_rules(self, text: str, events: list[StreamEvent], pending: list[int]) -> StopReason | None:
         """After an answer token: a loop stops the turn, else the answer budget applies."""
         if self.answer_loops and text and (loop := self.answer_loops.feed(text)):
+            self.stats.loop_shape = self.answer_loops.shape
             events.append(StreamEvent("loop", text=loop))
             return "loop"
         return self.answer_budget(text, events, pending)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vibelocal.engine import prompt as prompts
+from vibelocal.engine import template
 from vibelocal.engine.control import TurnControl
 from vibelocal.engine.llama.logs import last_error_line, log_mark
 from vibelocal.engine.llama.vocab import think_tags
@@ -92,6 +93,8 @@ class LlamaEngine:
             extra["load_retry"] = "; ".join(retries)
         if probe_rate:
             extra["probe_decode_tok_s"] = f"{probe_rate:.1f}"
+        if self._template:  # a template that cannot render fails at load (exit 5), not mid-conversation
+            self._segments([ChatMessage("user", "hi")], GenerationSettings())
         self.info = EngineInfo(
             model_path=str(model.path),
             model_name=model.name or (spec.name if spec else None),
@@ -124,36 +127,37 @@ class LlamaEngine:
             llm.close()
 
     def render_prompt(self, messages: Sequence[ChatMessage], settings: GenerationSettings) -> str:
-        """The prompt text of a turn: the manifest's ChatML, else the GGUF's template in a sandbox."""
-        if self._spec is not None or not self._template:
-            return prompts.render_chatml(messages, settings, self.chat)
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        """The prompt text of a turn: the manifest's ChatML, else the GGUF's template in a bounded sandbox."""
+        return "".join(text for text, _ in self._segments(messages, settings))
 
+    def _segments(
+        self, messages: Sequence[ChatMessage], settings: GenerationSettings
+    ) -> list[tuple[str, bool]]:
+        """The prompt as (text, is_markup) pieces: only markup may hold special tokens."""
+        if self._spec is not None or not self._template:
+            return prompts.chatml_segments(messages, settings, self.chat)
         llm = self._llm
         eos, bos = llm.token_eos(), llm.token_bos()
-        formatter = Jinja2ChatFormatter(
-            template=self._template,
+        parts = template.segments(
+            self._template,
+            prompts.as_template_messages(messages, self.chat),
             eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
             bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
         )
-        rendered = formatter(messages=prompts.as_template_messages(messages, self.chat))
-        return rendered.prompt + prompts.assistant_prefill(settings, self.chat)
+        return [*parts, (prompts.assistant_prefill(settings, self.chat), True)]
 
     def prompt_tokens(self, messages: Sequence[ChatMessage], settings: GenerationSettings) -> list[int]:
-        """The tokens of a turn's prompt. With a manifest, message text is tokenized without special tokens."""
+        """The tokens of a turn's prompt; message text is tokenized without special tokens (manifest or not)."""
         llm = self._llm
-        if self._spec is None and self._template:
-            text = self.render_prompt(messages, settings)
-            bos = llm.token_bos()
-            add_bos = bool(llm._model.add_bos_token()) and not (
-                bos != -1 and text.startswith(llm._model.token_get_text(bos))
-            )
-            return llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        parts = self._segments(messages, settings)
+        bos = llm.token_bos()
+        starts_with_bos = bool(parts) and bos != -1 and parts[0][0].startswith(llm._model.token_get_text(bos))
         tokens: list[int] = []
-        if llm._model.add_bos_token() and llm.token_bos() != -1:
-            tokens.append(llm.token_bos())
-        for text, markup in prompts.chatml_segments(messages, settings, self.chat):
-            tokens += llm.tokenize(text.encode("utf-8"), add_bos=False, special=markup)
+        if llm._model.add_bos_token() and bos != -1 and not starts_with_bos:
+            tokens.append(bos)
+        for text, markup in parts:
+            if text:
+                tokens += llm.tokenize(text.encode("utf-8"), add_bos=False, special=markup)
         return tokens
 
     def stream(
