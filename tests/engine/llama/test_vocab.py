@@ -156,3 +156,16 @@ def test_the_generic_vocabulary_keeps_text_detection(tiny_qwen2_path):
         assert eng.info.extra["think_tags"] == "text"
     finally:
         eng.close()
+
+
+def test_an_early_close_token_is_rolled_back_and_replaced_with_wait(tagged):
+    engine, scripted = tagged
+    scripted.set(
+        think="<think>\nIt is 42.</think>\n\nThe answer is 42.",
+        wait=", let me double-check: six times seven is forty-two, yes indeed.</think>\n\nThe answer is 42.",
+    )
+    events, record = run(engine, greedy(min_thinking_tokens=12))
+    assert [e.note for e in events if e.kind == "budget"] == ["min_thinking"]
+    assert record.thinking.startswith("It is 42.\nWait, let me double-check")
+    assert record.answer == "The answer is 42."
+    assert cache(engine).count(CLOSE_ID) == 1  # the rolled-back close left the cache
