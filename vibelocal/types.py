@@ -262,7 +262,7 @@ class GenerationSettings:
 
 StopReason = Literal["answered", "budget_exhausted", "context_full", "loop", "cancelled", "error"]
 
-EventKind = Literal["thinking", "answer", "budget", "loop", "stats", "status", "done"]
+EventKind = Literal["thinking", "answer", "budget", "loop", "stats", "status", "done", "reclassify"]
 
 BudgetNote = Literal["warning", "wrap_up", "extended", "forced_answer", "min_thinking"]
 
@@ -284,6 +284,8 @@ class TurnStats:
     budget_tokens: int | None = None
     budget_hit: bool = False
     seed: int | None = None
+    loop_shape: str | None = None
+    """Which loop shape fired, if any (engine/loops.py SHAPES: character, token, sequence, line, block)."""
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,7 @@ class StreamEvent:
     - status: `text` is a human-readable engine message (e.g. a retry on load).
     - stats: `stats` is a running snapshot.
     - done: `stop_reason` and final `stats`; `truncated_thinking` when `</think>` never came.
+    - reclassify: a bare `</think>` came (no `<think>` before it): the answer streamed so far was reasoning.
     """
 
     kind: EventKind

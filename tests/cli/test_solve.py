@@ -109,7 +109,12 @@ def test_json_envelope_schema(monkeypatch, real_engine, smollm2_path):
     assert usage["evaluated_tokens"] >= usage["thinking_tokens"] + usage["answer_tokens"]
     assert set(data["timings"]) == {"ttft_s", "prefill_tok_s", "decode_tok_s", "total_s"}
     assert data["timings"]["total_s"] > 0 and data["timings"]["decode_tok_s"] > 0
-    assert data["model"] == {"path": str(smollm2_path.resolve()), "sha256": None, "quant": "Q4_1"}
+    assert data["model"] == {
+        "path": str(smollm2_path.resolve()),
+        "sha256": None,
+        "quant": "Q4_1",
+        "think_tags": "text",
+    }
     assert data["plan"]["n_ctx"] >= 512 and data["plan"]["backend"] == "cpu"
     assert data["settings"]["max_thinking_tokens"] == 24 and data["settings"]["kind"] == "math"
     assert data["settings"]["budget"] == "24" and data["settings"]["force_boxed"] is True

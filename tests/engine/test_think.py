@@ -28,7 +28,20 @@ CASES = [
     ("prefill, no closing tag", T, "still thinking", "still thinking", "", True),
     ("nested open dropped", S, "<think>a<think>b</think>c", "ab", "c", False),
     ("second think block", S, "<think>a</think>b<think>c</think>d", "ac", "bd", False),
-    ("stray close in answer", S, "answer </think>more", "", "answer more", False),
+    ("bare close: the answer so far was reasoning", S, "answer </think>more", "answer ", "more", False),
+    ("bare close at once", S, "</think>\n\nFinal.", "", "Final.", False),
+    (
+        "bare close, multi-line reasoning",
+        S,
+        "Let me see.\nIt is 4.</think>\n4",
+        "Let me see.\nIt is 4.",
+        "4",
+        False,
+    ),
+    ("stray close after a block is dropped", S, "<think>a</think>b</think>c", "a", "bc", False),
+    ("prefill, repeated open eats its whitespace", T, "<think>\n\n step</think> ok", "step", "ok", False),
+    ("trailing partial tag is released", S, "<think>a</think>b <", "a", "b <", False),
+    ("a lone partial open tag is answer", S, "<thi", "", "<thi", False),
     ("angle brackets", S, "<think>x < y and a<b</think>ok <3", "x < y and a<b", "ok <3", False),
     ("partial tag at end", S, "<think>abc</thi", "abc</thi", "", True),
     ("look-alike tag", S, "<thinker> hi", "", "<thinker> hi", False),
@@ -44,8 +57,12 @@ def run(start: ThinkState, chunks: list[str]) -> tuple[str, str, ThinkSplitter, 
     for c in chunks:
         pieces += sp.feed(c)
     pieces += sp.finish()
-    thinking = "".join(p.text for p in pieces if p.kind == "thinking")
-    answer = "".join(p.text for p in pieces if p.kind == "answer")
+    thinking = answer = ""
+    for p in pieces:
+        if p.kind == "bare_close":  # what the engine does: the answer so far becomes thinking
+            thinking, answer = thinking + answer, ""
+        thinking += p.text if p.kind == "thinking" else ""
+        answer += p.text if p.kind == "answer" else ""
     return thinking, answer, sp, pieces
 
 
@@ -109,3 +126,21 @@ def test_custom_tags():
     sp = ThinkSplitter(open_tag="<reasoning>", close_tag="</reasoning>")
     pieces = sp.feed("<reason") + sp.feed("ing>r</reasoning>a")
     assert [p for p in pieces if p.text] == [Piece("thinking", "r"), Piece("answer", "a")]
+
+
+def test_tags_by_token_id():
+    sp = ThinkSplitter()
+    assert sp.tag("open") == [Piece("open")]
+    assert sp.feed("\n x<") == [Piece("thinking", "x")]  # `<` held: it may begin a tag in text
+    assert sp.tag("close") == [Piece("thinking", "<"), Piece("close")]
+    assert sp.feed("\n\nok") == [Piece("answer", "ok")]
+    assert (sp.opened, sp.closed, sp.bare_close) == (1, 1, False)
+
+
+def test_a_bare_close_token_marks_what_came_before():
+    sp = ThinkSplitter()
+    assert sp.feed("reasoning") == [Piece("answer", "reasoning")]
+    assert sp.tag("close") == [Piece("bare_close")]
+    assert sp.feed(" 42") == [Piece("answer", "42")]
+    assert sp.bare_close and not sp.truncated and sp.opened == 0
+    assert sp.tag("close") == []  # a second one is a stray tag: dropped

@@ -330,3 +330,58 @@ def test_early_close_at():
     assert loop.early_close_at(pieces) == -1
     loop.budget.wrap_up_now()
     assert loop.early_close_at([Piece("open")]) == -1 and not loop.budget.wrapped  # a new block reopens it
+
+
+# --------------------------------------------------------------------------- tags, bare close, accounting
+
+
+def test_the_tokens_of_a_split_open_tag_count_as_thinking():
+    script = "\n<think>\nSix sevens.</think>\n\nThe answer is 42."
+    backend = FakeBackend(script)
+    ids = backend.tokenize(script)
+    texts = [backend.vocab[t] for t in ids]
+    assert texts[:2] == ["\n<thi", "nk>"]  # `<think>` in pieces: the first is undecided
+    upto = next(i for i in range(len(texts)) if "</think>" in "".join(texts[: i + 1])) + 1
+    got = run(backend, settings())
+    assert (got.thinking, got.answer) == ("Six sevens.", "The answer is 42.")
+    assert (got.stats.thinking_tokens, got.stats.answer_tokens) == (upto, len(ids) - upto)
+
+
+def test_a_bare_close_moves_the_answer_so_far_to_the_thinking():
+    from vibelocal.answers.extract import TurnRecord
+
+    backend = FakeBackend("Six sevens are 42.</think>\n\nThe answer is 42.")
+    got = run(backend, settings())
+    record = TurnRecord()
+    for e in got.events:
+        record.add(e)
+    assert (record.thinking, record.answer) == ("Six sevens are 42.", "The answer is 42.")
+    kinds = [e.kind for e in got.events]
+    assert kinds.count("reclassify") == 1 and turn.BARE_CLOSE_TEXT in [e.text for e in got.events]
+    assert got.stats.answer_tokens == len(backend.tokenize("The answer is 42."))
+    assert not got.events[-1].truncated_thinking
+
+
+def test_held_text_is_streamed_at_the_end_of_the_turn():
+    got = run(FakeBackend("<think>\nx.</think>\n\n1 <"), settings())
+    assert got.answer == "1 <"  # the `<` might have begun a tag; the turn's end releases it
+    backend = FakeBackend("<think>\nx <", answer="")
+    got = run(backend, settings())
+    assert got.thinking == "x <"
+
+
+def test_a_rolled_back_close_with_no_room_for_wait_counts_nothing_unevaluated(monkeypatch):
+    monkeypatch.setattr(
+        turn, "MIN_THINKING_TEXT", "\nWait" + " really" * 10
+    )  # longer than what is rolled back
+    backend = FakeBackend(
+        "<think>\nIt is 42.</think>\n\nNo."
+    )  # `<thi` `nk>` `\nIt` ` is` ` 42.<` `/thi` `nk>`
+    loop = turn_loop(backend, settings(min_thinking_tokens=50))
+    events = []
+    for ev in loop.run():
+        events.append(ev)
+        if ev.kind == "thinking" and ev.text == " is":
+            loop.reserve, loop.n_ctx = 0, backend.n_past + 3  # room for the tag, not for the long Wait
+    got = finished(backend, events)  # asserts evaluated == thinking + forced + answer
+    assert got.stop == "context_full" and got.stats.forced_tokens == 0 and backend.rollbacks

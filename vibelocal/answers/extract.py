@@ -130,6 +130,9 @@ class TurnRecord(CollectedText):
             self._thinking.append(event.text)
         elif event.kind == "answer":
             self._answer.append(event.text)
+        elif event.kind == "reclassify":  # a bare </think>: the answer so far was reasoning
+            self._thinking.append(self._answer.text())
+            self._answer = TextPieces("")
         elif event.kind in ("budget", "loop", "status"):
             self.notices.append(event.note or event.text)
         elif event.kind == "stats" and event.stats is not None:

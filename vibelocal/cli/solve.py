@@ -334,6 +334,7 @@ def envelope(
             "path": str(model.path) if model else info.model_path,
             "sha256": (model.sha256 if model else None) or info.sha256,
             "quant": (model.quant if model else None) or info.quant,
+            "think_tags": info.extra.get("think_tags"),
         },
         "plan": session.plan_used.model_dump(mode="json") if session.plan_used is not None else None,
         "settings": {"budget": budget_label, "kind": kind, **asdict(replace(generation, seed=seed))},

@@ -8,11 +8,15 @@ Rules (modelled on ollama's thinking parser, with one deliberate difference note
 - Before anything is decided, whitespace is held; `<think>` first means thinking, anything else means the
   whole output is answer (no thinking at all).
 - Whitespace right after `<think>` and right after `</think>` is dropped (blocks start clean).
-- A `<think>` inside thinking is dropped (no nesting). A `</think>` in the answer is dropped: it never leaks.
+- A `<think>` inside thinking is dropped (no nesting), and the whitespace after it too (a model that repeats a
+  prefilled `<think>` starts its block as clean as the first). A `</think>` in the answer is dropped: it never leaks.
+- A bare `</think>` (no `<think>` before it, as llama.cpp and vLLM read it): the answer so far was reasoning. The
+  splitter says so with a `bare_close` marker; what follows is the answer.
 - A second `<think>` after the answer began reopens thinking (ollama would print it as content); the engine
   counts that block against the same per-turn budget, so reasoning never pollutes the answer.
 - The end of a chunk that may be the start of a tag is held until the next chunk disambiguates it;
   `finish()` releases it as plain text.
+- `tag(kind)` takes a tag that came as its own token (detected by id): held text before it is plain text.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from __future__ import annotations
 from enum import Enum
 from typing import Literal, NamedTuple
 
-PieceKind = Literal["thinking", "answer", "open", "close"]
+PieceKind = Literal["thinking", "answer", "open", "close", "bare_close"]
 
 
 class Piece(NamedTuple):
-    """One output of the splitter: text of a channel, or a tag marker (`open` / `close`, empty text)."""
+    """One output of the splitter: text of a channel, or a tag marker (`open` / `close` / `bare_close`, empty
+    text; `bare_close`: a `</think>` with no `<think>` before it, so the answer so far was reasoning)."""
 
     kind: PieceKind
     text: str = ""
@@ -56,7 +61,9 @@ class ThinkSplitter:
         self.opened = 1 if start is ThinkState.THINKING else 0
         """Think blocks entered (a prefilled `<think>` counts)."""
         self.closed = 0
-        """`</think>` tags consumed while thinking."""
+        """`</think>` tags consumed while thinking (or bare)."""
+        self.bare_close = False
+        """A `</think>` came with no `<think>` before it: the answer before it was reasoning."""
         self._held = ""
         self._eat_ws = True
         self._tail = max(len(open_tag), len(close_tag)) - 1
@@ -94,8 +101,14 @@ class ThinkSplitter:
         held, self._held = self._held, ""
         if not held or self._eat_ws and not held.strip():
             return []
+        if self.state is ThinkState.START:
+            self.state = ThinkState.ANSWER
         kind: PieceKind = "thinking" if self.state is ThinkState.THINKING else "answer"
         return [Piece(kind, held)]
+
+    def tag(self, kind: Literal["open", "close"]) -> list[Piece]:
+        """A tag that came as a token of its own: what was held before it is text, then the tag applies."""
+        return self.finish() + self.feed(self.open_tag if kind == "open" else self.close_tag)
 
     def revert_close(self) -> None:
         """Undo the last `</think>` (the engine replaced it with more thinking): back inside thinking."""
@@ -145,9 +158,19 @@ class ThinkSplitter:
             self.closed += 1
             self._eat_ws = True
             out.append(Piece("close"))
+        elif is_close and not self.opened and not self.closed:
+            self._bare_close(out)
         elif not is_close and self.state is ThinkState.ANSWER:
             self._enter_thinking(out)
+        elif not is_close:  # a repeated `<think>` inside thinking: dropped with the whitespace after it
+            self._eat_ws = True
         return rest
+
+    def _bare_close(self, out: list[Piece]) -> None:
+        self.closed += 1
+        self.bare_close = True
+        self._eat_ws = True
+        out.append(Piece("bare_close"))
 
     def _partial_tag_suffix(self, chunk: str) -> int:
         """Length of the longest end of `chunk` that is a proper beginning of a tag (0 if none)."""

@@ -27,6 +27,7 @@ from vibelocal.engine.budget import (
 )
 from vibelocal.engine.control import TurnControl
 from vibelocal.engine.loops import LoopDetector
+from vibelocal.engine.tags import ThinkTags
 from vibelocal.engine.think import Piece, ThinkSplitter, ThinkState
 from vibelocal.types import ChatFormat, GenerationSettings, StopReason, StreamEvent, TurnStats
 
@@ -35,6 +36,11 @@ STATS_EVERY_S = 1.0
 _CHECK_EVERY = 16  # tokens between clock reads (stats, time budget)
 _THINKING = ThinkState.THINKING
 _ANSWER = ThinkState.ANSWER
+_START = ThinkState.START
+BARE_CLOSE_TEXT = (
+    "the model closed its thinking without opening it; the text before </think> was its reasoning"
+)
+"""The status event of a bare `</think>` (a `reclassify` event moves the answer so far to the thinking)."""
 
 
 class TokenBackend(Protocol):
@@ -86,8 +92,12 @@ class TurnLoop:
         chat: ChatFormat,
         t_start: float,
         rate_hint: float | None = None,
+        tags: ThinkTags | None = None,
     ) -> None:
         self.backend, self.settings, self.control, self.stats = backend, settings, control, stats
+        self.tags = tags or ThinkTags(chat.think_open, chat.think_close)
+        self.tag_ids = self.tags.ids()
+        """Think tags that are single tokens: detected by id, injected as that id."""
         self.t_start = t_start
         self.splitter = ThinkSplitter(
             open_tag=chat.think_open, close_tag=chat.think_close, start=start_state(settings)
@@ -115,6 +125,8 @@ class TurnLoop:
         """(n_past, text) of the last tokens, to roll back an early `</think>` (only with a minimum)."""
         self.sampled = 0
         """Tokens sampled and kept (the decode rate's numerator)."""
+        self.undecided = 0
+        """Tokens sampled before the splitter knew thinking from answer (whitespace, a split `<think>`)."""
         self.closed_on_stop = False
         self.t_decode = self.next_stats = 0.0
 
@@ -148,6 +160,7 @@ class TurnLoop:
                     stop = next_token(token, n_past, events)
             yield from events
             if stop is not None:
+                yield from self.flush()
                 yield self.finish(stop)
                 return
             if self.sampled % _CHECK_EVERY == 0 and self.sampled:
@@ -163,15 +176,21 @@ class TurnLoop:
         thinking_before = splitter.state is _THINKING
         if self.recent is not None:
             self.recent.append((n_past, text))
-        pieces = splitter.feed(text) if text else ()
+        tag = self.tag_ids.get(token)
+        pieces = splitter.tag(tag) if tag else splitter.feed(text) if text else ()
         early = self.early_close_at(pieces)
         pending: list[int] | None = [token]
         stands = early < 0  # False when an early </think> was rolled back with this token
         if stands:  # counted as thinking when it began or ended inside thinking (inline: the hot path)
-            if thinking_before or splitter.state is _THINKING:
+            state = splitter.state
+            if thinking_before or state is _THINKING:
                 self.stats.thinking_tokens += 1
-            else:
+            elif state is _ANSWER:
                 self.stats.answer_tokens += 1
+            else:
+                self.undecided += 1
+            if self.undecided and state is not _START:
+                self.settle(state)
             self.route(pieces, events)
         else:
             pending = self.take_back_close(pieces[:early], events)
@@ -226,6 +245,7 @@ class TurnLoop:
         events.append(
             StreamEvent("status", text="the model stopped inside its thinking; asking for the answer")
         )
+        self.route(self.splitter.finish(), events)  # a held `<` is text, then the injected close
         self.splitter.feed(self.close_text)
         self.budget.wrap_up_now()
         return None
@@ -246,10 +266,11 @@ class TurnLoop:
         think on. Returns the tokens to evaluate (None: the context cannot hold them)."""
         self.route(before, events)
         pending = self.roll_back_close()
-        self.stats.forced_tokens += len(pending)
+        kept = len(pending)
         self.decoder.reset()
         if self.think_on(events, pending) is not None:
-            return None
+            return None  # nothing re-added is evaluated, so nothing is counted
+        self.stats.forced_tokens += kept
         self.sampled -= 1
         return pending
 
@@ -279,12 +300,14 @@ class TurnLoop:
         loop = self.think_loops.feed(text) if self.think_loops else None
         if not loop:
             return None
+        self.stats.loop_shape = self.think_loops.shape  # type: ignore[union-attr]
         events.append(StreamEvent("loop", text=loop))
         return self.budget.wrap_up_now()
 
     def answer_rules(self, text: str, events: list[StreamEvent], pending: list[int]) -> StopReason | None:
         """After an answer token: a loop stops the turn, else the answer budget applies."""
         if self.answer_loops and text and (loop := self.answer_loops.feed(text)):
+            self.stats.loop_shape = self.answer_loops.shape
             events.append(StreamEvent("loop", text=loop))
             return "loop"
         return self.answer_budget(text, events, pending)
@@ -311,9 +334,22 @@ class TurnLoop:
 
     # ------------------------------------------------------------------ helpers
 
+    def settle(self, state: ThinkState) -> None:
+        """The splitter decided: tokens sampled while it could not tell count where the output went."""
+        if state is _THINKING:
+            self.stats.thinking_tokens += self.undecided
+        else:
+            self.stats.answer_tokens += self.undecided
+        self.undecided = 0
+
     def route(self, pieces: Sequence[Piece], events: list[StreamEvent]) -> None:
-        """Thinking and answer text become events (tag markers do not)."""
+        """Thinking and answer text become events (tag markers do not; a bare `</think>` moves the answer so
+        far, its tokens too, to the thinking)."""
         for kind, text in pieces:
+            if kind == "bare_close":
+                self.stats.thinking_tokens += self.stats.answer_tokens
+                self.stats.answer_tokens = 0
+                events += [StreamEvent("reclassify"), StreamEvent("status", text=BARE_CLOSE_TEXT)]
             if kind == "thinking":
                 events.append(
                     StreamEvent(
@@ -336,7 +372,7 @@ class TurnLoop:
 
     def inject(self, pending: list[int], text: str) -> bool:
         """Add the tokens of `text` to `pending` (one batch); False when the context cannot hold them."""
-        extra = self.backend.tokenize(text)
+        extra = self.tags.encode(text, self.backend.tokenize)
         if self.backend.n_past + len(pending) + len(extra) > self.n_ctx:
             return False
         pending.extend(extra)
@@ -384,11 +420,19 @@ class TurnLoop:
         stats.total_s = now - self.t_start
         return StreamEvent("stats", stats=replace(stats))
 
+    def flush(self) -> list[StreamEvent]:
+        """The end of the turn: text the splitter or the UTF-8 decoder still holds (a trailing `<`, a partial
+        character) is streamed, and tokens the splitter never decided on count as answer."""
+        events: list[StreamEvent] = []
+        tail = self.decoder.decode(b"", final=True)
+        self.route(self.splitter.feed(tail) if tail else [], events)
+        self.route(self.splitter.finish(), events)
+        if self.undecided:
+            self.settle(_ANSWER)
+        return events
+
     def finish(self, reason: StopReason) -> StreamEvent:
         """The `done` event: final timings and counts."""
-        tail = self.decoder.decode(b"", final=True)
-        if tail:
-            self.splitter.feed(tail)  # a dangling partial character; nothing useful to stream
         stats, now = self.stats, time.perf_counter()
         stats.total_s = now - self.t_start
         spent = now - self.t_decode

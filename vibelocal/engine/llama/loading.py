@@ -12,6 +12,7 @@ from typing import Any
 
 from vibelocal.engine.llama.logs import capture_logs, last_error_line, log_mark
 from vibelocal.engine.llama.runtime import LlamaEngine
+from vibelocal.engine.template import template_error
 from vibelocal.errors import ModelLoadError
 from vibelocal.types import (
     InstalledModel,
@@ -96,6 +97,10 @@ def _open(path: Path, plan: Plan, attempt: Attempt) -> Any:
             f"cannot load {path.name}: {detail}",
             hint="the file may be corrupt, truncated or from a newer llama.cpp; re-download it or update vibelocal",
         ) from exc
+    except Exception as exc:  # llama-cpp-python compiles the GGUF's chat template here: a broken one is ours
+        if not type(exc).__module__.startswith("jinja2"):
+            raise
+        raise template_error(f"{type(exc).__name__}: {exc}") from None
     llm.verbose = False
     return llm
 

@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vibelocal.engine import prompt as prompts
+from vibelocal.engine import template
 from vibelocal.engine.control import TurnControl
 from vibelocal.engine.llama.logs import last_error_line, log_mark
+from vibelocal.engine.llama.vocab import think_tags
 from vibelocal.engine.turn import TurnLoop
 from vibelocal.types import (
     ChatFormat,
@@ -68,6 +70,9 @@ class LlamaEngine:
         self._rate = probe_rate or plan.expected_decode_tok_s
         self._template = llm.metadata.get("tokenizer.chat_template") if spec is None else None
         self.chat = spec.chat if spec else ChatFormat()
+        self.tags = think_tags(llm, self.chat)
+        """The think tags as single token ids where the vocabulary has them (detected and injected by id)."""
+        self._pieces.update(self.tags.pieces())  # a CONTROL tag would render empty
         self._stop_ids = self._stops()
         self._stop_cache: dict[int, bool] = {}
         self._abort_check: Callable[[], bool] = _never
@@ -79,6 +84,7 @@ class LlamaEngine:
             "kv_cache_type": attempt.kv_cache_type,
             "n_batch": str(plan.n_batch),
             "n_ubatch": str(min(attempt.n_ubatch, plan.n_batch)),
+            "think_tags": self.tags.mode,
             "prompt_format": "manifest chatml"
             if spec
             else ("gguf template (sandboxed)" if self._template else "chatml (default)"),
@@ -87,6 +93,8 @@ class LlamaEngine:
             extra["load_retry"] = "; ".join(retries)
         if probe_rate:
             extra["probe_decode_tok_s"] = f"{probe_rate:.1f}"
+        if self._template:  # a template that cannot render fails at load (exit 5), not mid-conversation
+            self._segments([ChatMessage("user", "hi")], GenerationSettings())
         self.info = EngineInfo(
             model_path=str(model.path),
             model_name=model.name or (spec.name if spec else None),
@@ -119,36 +127,37 @@ class LlamaEngine:
             llm.close()
 
     def render_prompt(self, messages: Sequence[ChatMessage], settings: GenerationSettings) -> str:
-        """The prompt text of a turn: the manifest's ChatML, else the GGUF's template in a sandbox."""
-        if self._spec is not None or not self._template:
-            return prompts.render_chatml(messages, settings, self.chat)
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        """The prompt text of a turn: the manifest's ChatML, else the GGUF's template in a bounded sandbox."""
+        return "".join(text for text, _ in self._segments(messages, settings))
 
+    def _segments(
+        self, messages: Sequence[ChatMessage], settings: GenerationSettings
+    ) -> list[tuple[str, bool]]:
+        """The prompt as (text, is_markup) pieces: only markup may hold special tokens."""
+        if self._spec is not None or not self._template:
+            return prompts.chatml_segments(messages, settings, self.chat)
         llm = self._llm
         eos, bos = llm.token_eos(), llm.token_bos()
-        formatter = Jinja2ChatFormatter(
-            template=self._template,
+        parts = template.segments(
+            self._template,
+            prompts.as_template_messages(messages, self.chat),
             eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
             bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
         )
-        rendered = formatter(messages=prompts.as_template_messages(messages, self.chat))
-        return rendered.prompt + prompts.assistant_prefill(settings, self.chat)
+        return [*parts, (prompts.assistant_prefill(settings, self.chat), True)]
 
     def prompt_tokens(self, messages: Sequence[ChatMessage], settings: GenerationSettings) -> list[int]:
-        """The tokens of a turn's prompt. With a manifest, message text is tokenized without special tokens."""
+        """The tokens of a turn's prompt; message text is tokenized without special tokens (manifest or not)."""
         llm = self._llm
-        if self._spec is None and self._template:
-            text = self.render_prompt(messages, settings)
-            bos = llm.token_bos()
-            add_bos = bool(llm._model.add_bos_token()) and not (
-                bos != -1 and text.startswith(llm._model.token_get_text(bos))
-            )
-            return llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        parts = self._segments(messages, settings)
+        bos = llm.token_bos()
+        starts_with_bos = bool(parts) and bos != -1 and parts[0][0].startswith(llm._model.token_get_text(bos))
         tokens: list[int] = []
-        if llm._model.add_bos_token() and llm.token_bos() != -1:
-            tokens.append(llm.token_bos())
-        for text, markup in prompts.chatml_segments(messages, settings, self.chat):
-            tokens += llm.tokenize(text.encode("utf-8"), add_bos=False, special=markup)
+        if llm._model.add_bos_token() and bos != -1 and not starts_with_bos:
+            tokens.append(bos)
+        for text, markup in parts:
+            if text:
+                tokens += llm.tokenize(text.encode("utf-8"), add_bos=False, special=markup)
         return tokens
 
     def stream(
@@ -211,7 +220,14 @@ class LlamaEngine:
         backend = _LlamaBackend(self, self._sampler(settings, seed))
         try:
             loop = TurnLoop(
-                backend, settings, control, stats, chat=self.chat, t_start=t_start, rate_hint=self._rate
+                backend,
+                settings,
+                control,
+                stats,
+                chat=self.chat,
+                t_start=t_start,
+                rate_hint=self._rate,
+                tags=self.tags,
             )
             for event in loop.run():
                 if event.kind == "done" and stats.decode_tok_s:
