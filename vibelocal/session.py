@@ -146,8 +146,36 @@ class Session:
 
     # ------------------------------------------------------------------ engine
 
+    @property
+    def remote(self) -> bool:
+        """Turns run on a server (`backend` is set), not on a model of this machine."""
+        return bool(self.settings.backend)
+
+    def remote_engine(self) -> ChatEngine:
+        """Connect (once) to the `backend` server; its kind is detected. BackendError (exit 4) when it is down."""
+        key = ("remote", repr((self.settings.backend, self.settings.api_key)))
+        if self._engine is not None and self._engine_key == key:
+            return self._engine
+        from vibelocal.engine.remote import connect
+
+        self.close()
+        parsed = self.resolve(None)
+        spec = parsed.spec
+        self._engine = connect(
+            self.settings.backend or "",
+            api_key=self.settings.api_key,
+            chat=spec.chat if spec else None,
+            model_name=spec.name if spec else None,
+        )
+        self._engine_key = key
+        self.model, self.spec, self.plan_used = None, spec, None
+        return self._engine
+
     def engine(self, ref: str | None = None, *, model: InstalledModel | None = None) -> ChatEngine:
-        """Load (once) and return the engine for `ref` or the default model; raises when it is not installed."""
+        """Load (once) and return the engine for `ref` or the default model; raises when it is not installed.
+        With a `backend` server set, the server's engine."""
+        if self.remote:
+            return self.remote_engine()
         model = model or self.find_installed(ref)
         if model is None:
             parsed = self.resolve(ref)

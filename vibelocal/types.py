@@ -280,6 +280,10 @@ class TurnStats:
     budget_tokens: int | None = None
     budget_hit: bool = False
     seed: int | None = None
+    reprocessed_tokens: int = 0
+    """Remote backends: tokens the server evaluated again beyond what was new (0 when its prefix cache held)."""
+    server_requests: int = 0
+    """Remote backends: generation requests this turn took (1, plus one per injection or rollback)."""
 
 
 @dataclass(frozen=True)

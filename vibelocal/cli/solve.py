@@ -47,6 +47,8 @@ class SolveOptions:
     yes: bool = False
     ctx: int | None = None
     answer_budget: int | None = None
+    backend: str | None = None
+    api_key: str | None = None
 
 
 def _make_session(settings: Any, on_status: Callable[[str], None]) -> Any:
@@ -100,6 +102,8 @@ def register(app: typer.Typer) -> None:
         answer_budget: int | None = typer.Option(
             None, "--answer-budget", min=16, help="Most tokens the answer may take after thinking."
         ),
+        backend: str | None = options.BACKEND,
+        api_key: str | None = options.API_KEY,
     ) -> None:
         """Solve one problem: thinking streams to stderr, the answer goes to stdout.
 
@@ -108,7 +112,7 @@ def register(app: typer.Typer) -> None:
         """
         options = SolveOptions(
             file, kind.value if kind else None, hide_thinking, show_thinking, raw, answer_only, as_json,
-            budget, model, temperature, seed, prefill_think, votes, yes, ctx, answer_budget,
+            budget, model, temperature, seed, prefill_think, votes, yes, ctx, answer_budget, backend, api_key,
         )  # fmt: skip
         try:
             code = run_solve(options)
@@ -140,6 +144,8 @@ def run_solve(opts: SolveOptions) -> int:
             "prefill_think": opts.prefill_think,
             "ctx": opts.ctx,
             "answer_budget": opts.answer_budget,
+            "backend": opts.backend,
+            "api_key": opts.api_key,
         }
     )
     budget = parse_budget(settings.budget)
@@ -175,6 +181,8 @@ def run_solve(opts: SolveOptions) -> int:
 
 def _load_engine(session: Any, opts: SolveOptions, *, quiet: bool) -> ChatEngine:
     """The engine for --model (or the default); offers to pull a catalog model that is not installed."""
+    if session.remote:
+        return session.engine()
     model = session.find_installed(opts.model)
     if model is None and session.resolve(opts.model).kind != "path":
         from vibelocal.cli.pull import pull_with_progress
@@ -281,13 +289,16 @@ def exit_code(record: TurnRecord, final: str | None, *, answer_only: bool = Fals
 
 def usage_dict(record: TurnRecord) -> dict[str, Any]:
     s = record.stats
-    return {
+    usage = {
         "prompt_tokens": s.prompt_tokens,
         "thinking_tokens": s.thinking_tokens,
         "answer_tokens": s.answer_tokens,
         "forced_tokens": s.forced_tokens,
         "evaluated_tokens": s.evaluated_tokens,
     }
+    if s.server_requests:  # a remote backend: what its cache saved, by its own counters
+        usage.update(reprocessed_tokens=s.reprocessed_tokens, server_requests=s.server_requests)
+    return usage
 
 
 def timings_dict(record: TurnRecord) -> dict[str, Any]:
@@ -326,6 +337,11 @@ def envelope(
             "path": str(model.path) if model else info.model_path,
             "sha256": (model.sha256 if model else None) or info.sha256,
             "quant": (model.quant if model else None) or info.quant,
+            **(
+                {"server": info.extra.get("server"), "backend": info.extra.get("url")}
+                if info.backend == "remote"
+                else {}
+            ),
         },
         "plan": session.plan_used.model_dump(mode="json") if session.plan_used is not None else None,
         "settings": {"budget": budget_label, "kind": kind, **asdict(replace(generation, seed=seed))},
