@@ -368,18 +368,7 @@ def run_votes(
 
     assert generation.seed is not None
     seeds = vote_seeds(generation.seed, opts.votes)
-    records: list[TurnRecord] = []
-    for i, seed in enumerate(seeds, start=1):
-        _note(f"sample {i}/{len(seeds)} (seed {seed})")
-        record = run_turn(
-            engine, messages, replace(generation, seed=seed), render, time_budget_s=generation.thinking_time_s
-        )
-        records.append(record)
-        if record.stop_reason == "cancelled":
-            break
-        _note(
-            f"sample {i}/{len(seeds)}: {record.final_answer(kind) or 'no final answer'} ({record.stop_reason})"
-        )
+    records = _sample(engine, messages, [replace(generation, seed=seed) for seed in seeds], render, kind)
     finals = [r.final_answer(kind) for r in records]
     result = group_answers(finals, text_equivalence if kind == "code" else math_equivalence())
     winner = result.winner
@@ -407,6 +396,36 @@ def run_votes(
             f"no answer: none of the {len(records)} samples gave a final answer", hint="try a larger --budget"
         )
     return ExitCode.OK
+
+
+def _sample(
+    engine: ChatEngine,
+    messages: list[ChatMessage],
+    generations: list[GenerationSettings],
+    render: Any,
+    kind: str,
+) -> list[TurnRecord]:
+    """The vote's samples: side by side on a server that serves several turns at once, else one after another."""
+    from vibelocal.cli.parallel import can_run_side_by_side, sample_side_by_side
+
+    n = len(generations)
+
+    def report(i: int, record: TurnRecord) -> None:
+        answer = record.final_answer(kind) or "no final answer"
+        _note(f"sample {i + 1}/{n}: {answer} ({record.stop_reason})")
+
+    if can_run_side_by_side(engine):
+        _note(f"{n} samples, {min(n, engine.parallel)} at a time on {engine.info.device}")  # type: ignore[attr-defined]
+        return sample_side_by_side(engine, messages, generations, on_done=report)
+    records: list[TurnRecord] = []
+    for i, generation in enumerate(generations):
+        _note(f"sample {i + 1}/{n} (seed {generation.seed})")
+        record = run_turn(engine, messages, generation, render, time_budget_s=generation.thinking_time_s)
+        records.append(record)
+        if record.stop_reason == "cancelled":
+            break
+        report(i, record)
+    return records
 
 
 def sample_dict(record: TurnRecord, final: str | None) -> dict[str, Any]:

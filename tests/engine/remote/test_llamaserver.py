@@ -36,7 +36,7 @@ def run(engine, messages=QUESTION, control=None, **kw):
 
 @pytest.fixture(scope="module")
 def server(smollm2_path):
-    with llama_server(smollm2_path) as (url, proc):
+    with llama_server(smollm2_path, slots=2) as (url, proc):
         yield url
 
 
@@ -154,21 +154,20 @@ def test_wrong_key_is_one_clear_error(smollm2_path):
     assert done.stop_reason in ("answered", "budget_exhausted") and answer.strip()
 
 
-def test_two_clients_on_two_slots(smollm2_path):
-    with llama_server(smollm2_path, slots=2) as (url, _):
-        engines = [connect(url), connect(url)]
-        results: list = [None, None]
+def test_two_clients_on_two_slots(server):
+    engines = [connect(server), connect(server)]
+    results: list = [None, None]
 
-        def go(i):
-            results[i] = run(engines[i], max_thinking_tokens=24)
+    def go(i):
+        results[i] = run(engines[i], max_thinking_tokens=24)
 
-        threads = [threading.Thread(target=go, args=(i,)) for i in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
-        for e in engines:
-            e.close()
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for e in engines:
+        e.close()
     assert all(r is not None and r[3].strip() for r in results)
     assert results[0][2] == results[1][2]  # greedy, same prompt: the same thinking on either slot
 
@@ -206,3 +205,16 @@ def test_solve_with_a_dead_server_is_one_line_exit_4():
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert lines and lines[0].startswith("error:") and "cannot be reached" in lines[0]
     assert "Traceback" not in run.stderr
+
+
+def test_votes_run_side_by_side_on_the_servers_slots(server):
+    import json
+
+    run = _solve(
+        ["--backend", server, "--json", "--prefill-think", "--budget", "24", "--votes", "2", "--seed", "5"]
+    )
+    assert run.returncode in (0, 6), run.stderr
+    assert "2 samples, 2 at a time" in run.stderr
+    data = json.loads(run.stdout)
+    assert [s["seed"] for s in data["samples"]] == [5, 6]
+    assert all(s["usage"]["server_requests"] >= 1 for s in data["samples"])

@@ -14,9 +14,16 @@ from vibelocal.types import ChatMessage, GenerationSettings, StreamEvent, TurnSt
 class RemoteEngine:
     """A ChatEngine (engine/contract.py) over one server; subclasses implement `_turn`."""
 
+    parallel: int = 4
+    """How many turns the server runs side by side (llama-server: its slots); `--votes` samples that many at once."""
+
     def __init__(self, client: Client) -> None:
         self.client = client
         self._busy = threading.Lock()
+
+    def fork(self) -> RemoteEngine:
+        """The same server on a connection of its own, so a second turn can run while this one does."""
+        raise NotImplementedError
 
     def stream(
         self,

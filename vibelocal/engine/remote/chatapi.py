@@ -70,6 +70,9 @@ class ChatApiEngine(RemoteEngine):
             extra={"server": kind, "url": client.base_url, "prompt_format": "server chat template"},
         )
 
+    def fork(self) -> ChatApiEngine:
+        return ChatApiEngine(self.client.copy(), self.kind, self.model_id, self.chat, n_ctx=self.info.n_ctx)
+
     def count_tokens(self, text: str) -> int:
         """The server's count where it has `/tokenize` (vLLM, vibelocal serve); else a safe overestimate."""
         answer = None

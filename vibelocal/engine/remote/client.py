@@ -66,6 +66,7 @@ class Client:
 
     def __init__(self, base_url: str, api_key: str | None = None, *, read_timeout: float = READ_TIMEOUT_S):
         self.base_url = base_url.rstrip("/")
+        self._key, self._read_timeout = api_key, read_timeout
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -76,6 +77,10 @@ class Client:
 
     def close(self) -> None:
         self._http.close()
+
+    def copy(self) -> Client:
+        """Another connection to the same server (for turns that run side by side)."""
+        return Client(self.base_url, self._key, read_timeout=self._read_timeout)
 
     # ------------------------------------------------------------------ plain calls
 

@@ -38,7 +38,10 @@ class LlamaServerEngine(RemoteEngine):
 
     def __init__(self, client: Client, props: dict[str, Any], chat: ChatFormat, *, model_name: str | None):
         super().__init__(client)
+        self.props, self.model_name = props, model_name
         self.chat = chat
+        slots = count(props.get("total_slots"), limit=1024)
+        self.parallel = slots or 1
         settings = props.get("default_generation_settings")
         n_ctx = count(settings.get("n_ctx")) if isinstance(settings, dict) else None
         self.n_ctx = n_ctx or 4096
@@ -60,6 +63,10 @@ class LlamaServerEngine(RemoteEngine):
             self.info.extra["server_build"] = build[:80]
 
     # ------------------------------------------------------------------ protocol
+
+    def fork(self) -> LlamaServerEngine:
+        """A second client of the same server; it gets a slot of its own on its first request."""
+        return LlamaServerEngine(self.client.copy(), self.props, self.chat, model_name=self.model_name)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
