@@ -140,9 +140,13 @@ class Session:
         return self._hardware
 
     def plan(self, model: InstalledModel, spec: ModelSpec | None) -> Plan:
-        from vibelocal.placement.planner import plan_for_model
+        """The planner's choice for `model`, with the speed `vibelocal bench` measured here when there is one."""
+        from vibelocal.placement.measured import load_speed, speed_key
+        from vibelocal.placement.planner import apply_measured, plan_for_model
 
-        return plan_for_model(model, spec, self.hardware(), self.settings)
+        plan = plan_for_model(model, spec, self.hardware(), self.settings)
+        key = speed_key(model, n_threads=plan.n_threads, n_gpu_layers=plan.n_gpu_layers, backend=plan.backend)
+        return apply_measured(plan, load_speed(self.paths, key))
 
     # ------------------------------------------------------------------ engine
 
