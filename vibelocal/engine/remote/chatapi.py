@@ -224,6 +224,7 @@ class _ChatTurn:
         if isinstance(event.get("id"), str) and turn.response_id is None:
             turn.response_id = event["id"][:200]
         self._usage(event.get("usage"))
+        self._extension(event.get("vibelocal"))
         choices = event.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             return False
@@ -294,9 +295,24 @@ class _ChatTurn:
         cached = usage.get("prompt_tokens_details")
         if isinstance(cached, dict) and (c := count(cached.get("cached_tokens"))) is not None:
             stats.cached_tokens = c
-        extension = usage.get("vibelocal")
-        if isinstance(extension, dict):
-            stats.budget_hit = extension.get("budget_hit") is True or stats.budget_hit
+
+    def _extension(self, ext: Any) -> None:
+        """vibelocal serve's own account of the turn: the counts its engine really made."""
+        if not isinstance(ext, dict):
+            return
+        stats = self.stats
+        stats.budget_hit = ext.get("budget_hit") is True or stats.budget_hit
+        for name in (
+            "thinking_tokens",
+            "answer_tokens",
+            "forced_tokens",
+            "evaluated_tokens",
+            "cached_tokens",
+        ):
+            if (value := count(ext.get(name))) is not None:
+                setattr(stats, name, value)
+        if (budget := count(ext.get("budget_tokens"))) is not None:
+            stats.budget_tokens = budget
 
     def _budget_event(self, note: str) -> StreamEvent:
         return StreamEvent(
