@@ -172,6 +172,13 @@ class Settings(BaseModel):
     offline: bool = False
     """Never touch the network (like HF_HUB_OFFLINE=1): use only models already downloaded."""
 
+    backend: str | None = Field(default=None, max_length=2048)
+    """Run turns on a server instead of this machine: `http://host:port` of a llama-server, a vLLM server or
+    another `vibelocal serve` (the kind is detected). Unset runs the model locally."""
+
+    api_key: str | None = Field(default=None, max_length=4096, repr=False)
+    """Bearer key sent to the `backend` server (and required by `vibelocal serve` on a non-loopback address)."""
+
 
 MAX_CONFIG_BYTES = 1_000_000
 """config.toml is a few hundred bytes; a larger file (or a FIFO, a device) is refused before it is read."""

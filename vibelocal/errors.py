@@ -73,6 +73,10 @@ class DiskSpaceError(ModelUnavailableError):
     """Not enough free disk for a download; nothing was written."""
 
 
+class BackendError(ModelUnavailableError):
+    """A remote backend (`--backend URL`) is down, refused the key, or answered something unusable."""
+
+
 class ModelLoadError(VibelocalError):
     """llama.cpp could not load the model file (corrupt, truncated, unsupported)."""
 

@@ -140,14 +140,46 @@ class Session:
         return self._hardware
 
     def plan(self, model: InstalledModel, spec: ModelSpec | None) -> Plan:
-        from vibelocal.placement.planner import plan_for_model
+        """The planner's choice for `model`, with the speed `vibelocal bench` measured here when there is one."""
+        from vibelocal.placement.measured import load_speed, speed_key
+        from vibelocal.placement.planner import apply_measured, plan_for_model
 
-        return plan_for_model(model, spec, self.hardware(), self.settings)
+        plan = plan_for_model(model, spec, self.hardware(), self.settings)
+        key = speed_key(model, n_threads=plan.n_threads, n_gpu_layers=plan.n_gpu_layers, backend=plan.backend)
+        return apply_measured(plan, load_speed(self.paths, key))
 
     # ------------------------------------------------------------------ engine
 
+    @property
+    def remote(self) -> bool:
+        """Turns run on a server (`backend` is set), not on a model of this machine."""
+        return bool(self.settings.backend)
+
+    def remote_engine(self) -> ChatEngine:
+        """Connect (once) to the `backend` server; its kind is detected. BackendError (exit 4) when it is down."""
+        key = ("remote", repr((self.settings.backend, self.settings.api_key)))
+        if self._engine is not None and self._engine_key == key:
+            return self._engine
+        from vibelocal.engine.remote import connect
+
+        self.close()
+        parsed = self.resolve(None)
+        spec = parsed.spec
+        self._engine = connect(
+            self.settings.backend or "",
+            api_key=self.settings.api_key,
+            chat=spec.chat if spec else None,
+            model_name=spec.name if spec else None,
+        )
+        self._engine_key = key
+        self.model, self.spec, self.plan_used = None, spec, None
+        return self._engine
+
     def engine(self, ref: str | None = None, *, model: InstalledModel | None = None) -> ChatEngine:
-        """Load (once) and return the engine for `ref` or the default model; raises when it is not installed."""
+        """Load (once) and return the engine for `ref` or the default model; raises when it is not installed.
+        With a `backend` server set, the server's engine."""
+        if self.remote:
+            return self.remote_engine()
         model = model or self.find_installed(ref)
         if model is None:
             parsed = self.resolve(ref)

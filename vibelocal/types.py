@@ -286,6 +286,10 @@ class TurnStats:
     seed: int | None = None
     loop_shape: str | None = None
     """Which loop shape fired, if any (engine/loops.py SHAPES: character, token, sequence, line, block)."""
+    reprocessed_tokens: int = 0
+    """Remote backends: tokens the server evaluated again beyond what was new (0 when its prefix cache held)."""
+    server_requests: int = 0
+    """Remote backends: generation requests this turn took (1, plus one per injection or rollback)."""
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,12 @@ def build_report(
     warnings: list[str] = []
     plan: Plan | None = None
     if installed is not None:
-        plan = plan_for_model(installed, spec, hw, settings)
+        # this machine's plan uses the speed `vibelocal bench` measured here; a described machine's cannot
+        plan = (
+            plan_for_model(installed, spec, hw, settings)
+            if hardware is not None
+            else session.plan(installed, spec)
+        )
         source = "file"
     elif spec is not None:
         plan = make_plan(spec, hw, settings, quant=parsed.quant)

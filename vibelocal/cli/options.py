@@ -29,3 +29,14 @@ PREFILL_THINK = typer.Option(
 )
 
 YES = typer.Option(False, "--yes", "-y", help="Download the model without asking when it is not installed.")
+
+BACKEND = typer.Option(
+    None,
+    "--backend",
+    metavar="URL",
+    help="Run on a server instead of this machine: a llama-server, vLLM or vibelocal serve URL (http://host:port).",
+)
+
+API_KEY = typer.Option(
+    None, "--api-key", metavar="KEY", help="Bearer key for the --backend server (or VIBELOCAL_API_KEY)."
+)

@@ -47,6 +47,8 @@ class SolveOptions:
     yes: bool = False
     ctx: int | None = None
     answer_budget: int | None = None
+    backend: str | None = None
+    api_key: str | None = None
 
 
 def _make_session(settings: Any, on_status: Callable[[str], None]) -> Any:
@@ -100,6 +102,8 @@ def register(app: typer.Typer) -> None:
         answer_budget: int | None = typer.Option(
             None, "--answer-budget", min=16, help="Most tokens the answer may take after thinking."
         ),
+        backend: str | None = options.BACKEND,
+        api_key: str | None = options.API_KEY,
     ) -> None:
         """Solve one problem: thinking streams to stderr, the answer goes to stdout.
 
@@ -108,7 +112,7 @@ def register(app: typer.Typer) -> None:
         """
         options = SolveOptions(
             file, kind.value if kind else None, hide_thinking, show_thinking, raw, answer_only, as_json,
-            budget, model, temperature, seed, prefill_think, votes, yes, ctx, answer_budget,
+            budget, model, temperature, seed, prefill_think, votes, yes, ctx, answer_budget, backend, api_key,
         )  # fmt: skip
         try:
             code = run_solve(options)
@@ -140,6 +144,8 @@ def run_solve(opts: SolveOptions) -> int:
             "prefill_think": opts.prefill_think,
             "ctx": opts.ctx,
             "answer_budget": opts.answer_budget,
+            "backend": opts.backend,
+            "api_key": opts.api_key,
         }
     )
     budget = parse_budget(settings.budget)
@@ -177,6 +183,8 @@ def run_solve(opts: SolveOptions) -> int:
 
 def _load_engine(session: Any, opts: SolveOptions, *, quiet: bool) -> ChatEngine:
     """The engine for --model (or the default); offers to pull a catalog model that is not installed."""
+    if session.remote:
+        return session.engine()
     model = session.find_installed(opts.model)
     if model is None and session.resolve(opts.model).kind != "path":
         from vibelocal.cli.pull import pull_with_progress
@@ -289,13 +297,16 @@ def exit_code(record: TurnRecord, final: str | None, *, answer_only: bool = Fals
 
 def usage_dict(record: TurnRecord) -> dict[str, Any]:
     s = record.stats
-    return {
+    usage = {
         "prompt_tokens": s.prompt_tokens,
         "thinking_tokens": s.thinking_tokens,
         "answer_tokens": s.answer_tokens,
         "forced_tokens": s.forced_tokens,
         "evaluated_tokens": s.evaluated_tokens,
     }
+    if s.server_requests:  # a remote backend: what its cache saved, by its own counters
+        usage.update(reprocessed_tokens=s.reprocessed_tokens, server_requests=s.server_requests)
+    return usage
 
 
 def timings_dict(record: TurnRecord) -> dict[str, Any]:
@@ -335,6 +346,11 @@ def envelope(
             "sha256": (model.sha256 if model else None) or info.sha256,
             "quant": (model.quant if model else None) or info.quant,
             "think_tags": info.extra.get("think_tags"),
+            **(
+                {"server": info.extra.get("server"), "backend": info.extra.get("url")}
+                if info.backend == "remote"
+                else {}
+            ),
         },
         "plan": session.plan_used.model_dump(mode="json") if session.plan_used is not None else None,
         "settings": {"budget": budget_label, "kind": kind, **asdict(replace(generation, seed=seed))},
@@ -361,22 +377,9 @@ def run_votes(
 
     assert generation.seed is not None
     seeds = vote_seeds(generation.seed, opts.votes)
-    records: list[TurnRecord] = []
-    for i, seed in enumerate(seeds, start=1):
-        _note(f"sample {i}/{len(seeds)} (seed {seed})")
-        record = run_turn(
-            engine,
-            messages,
-            replace(generation, seed=seed, reuse_prefix=False),  # each sample as `solve --seed SEED` alone
-            render,
-            time_budget_s=generation.thinking_time_s,
-        )
-        records.append(record)
-        if record.stop_reason == "cancelled":
-            break
-        _note(
-            f"sample {i}/{len(seeds)}: {record.final_answer(kind) or 'no final answer'} ({record.stop_reason})"
-        )
+    # each sample from an empty cache, as `solve --seed SEED` alone would run it
+    generations = [replace(generation, seed=seed, reuse_prefix=False) for seed in seeds]
+    records = _sample(engine, messages, generations, render, kind)
     finals = [r.final_answer(kind) for r in records]
     result = group_answers(finals, text_equivalence if kind == "code" else math_equivalence())
     winner = result.winner
@@ -404,6 +407,36 @@ def run_votes(
             f"no answer: none of the {len(records)} samples gave a final answer", hint="try a larger --budget"
         )
     return ExitCode.OK
+
+
+def _sample(
+    engine: ChatEngine,
+    messages: list[ChatMessage],
+    generations: list[GenerationSettings],
+    render: Any,
+    kind: str,
+) -> list[TurnRecord]:
+    """The vote's samples: side by side on a server that serves several turns at once, else one after another."""
+    from vibelocal.cli.parallel import can_run_side_by_side, sample_side_by_side
+
+    n = len(generations)
+
+    def report(i: int, record: TurnRecord) -> None:
+        answer = record.final_answer(kind) or "no final answer"
+        _note(f"sample {i + 1}/{n}: {answer} ({record.stop_reason})")
+
+    if can_run_side_by_side(engine):
+        _note(f"{n} samples, {min(n, engine.parallel)} at a time on {engine.info.device}")  # type: ignore[attr-defined]
+        return sample_side_by_side(engine, messages, generations, on_done=report)
+    records: list[TurnRecord] = []
+    for i, generation in enumerate(generations):
+        _note(f"sample {i + 1}/{n} (seed {generation.seed})")
+        record = run_turn(engine, messages, generation, render, time_budget_s=generation.thinking_time_s)
+        records.append(record)
+        if record.stop_reason == "cancelled":
+            break
+        report(i, record)
+    return records
 
 
 def sample_dict(record: TurnRecord, final: str | None) -> dict[str, Any]:

@@ -69,6 +69,8 @@ def register(app: typer.Typer) -> None:
         budget: str | None = typer.Option(None, "--budget", "-b", help="Thinking budget for the private solve (off, low, 8000, 90s ...)."),
         hint_budget: str = typer.Option("1k", "--hint-budget", help="Thinking budget for each hint."),
         prefill_think: bool | None = options.PREFILL_THINK,
+        backend: str | None = options.BACKEND,
+        api_key: str | None = options.API_KEY,
     ) -> None:  # fmt: skip
         """Work a problem: the model solves it privately, you type answers, ask for hints, see the solution at the end.
 
@@ -80,7 +82,7 @@ def register(app: typer.Typer) -> None:
             _list_sessions(as_json)
             return
         parse_budget(hint_budget)
-        settings = _settings(model, budget, prefill_think)
+        settings = _settings(model, budget, prefill_think, backend=backend, api_key=api_key)
         run_session(settings, file, key=key, resume=resume, hint_budget=hint_budget)
 
     @tutor_app.command("check")
@@ -102,12 +104,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(tutor_app, name="tutor")
 
 
-def _settings(model: str | None, budget: str | None, prefill_think: bool | None) -> Any:
+def _settings(model: str | None, budget: str | None, prefill_think: bool | None, **remote: str | None) -> Any:
     from vibelocal.config import load_settings, parse_budget
 
     if budget is not None:
         parse_budget(budget)
-    return load_settings({"model": model, "budget": budget, "prefill_think": prefill_think})
+    return load_settings({"model": model, "budget": budget, "prefill_think": prefill_think, **remote})
 
 
 # --------------------------------------------------------------------------- tutor check

@@ -15,6 +15,7 @@ from vibelocal.config import Settings, parse_budget
 from vibelocal.errors import UsageError
 from vibelocal.models.gguf import GgufInfo
 from vibelocal.placement.build import reinstall_commands
+from vibelocal.placement.measured import MeasuredSpeed
 from vibelocal.placement.memory import (
     CTX_FLOOR,
     CTX_LADDER,
@@ -236,6 +237,28 @@ def plan_for_model(
         info = read_gguf_info(model.path)
     shape = shape_from_gguf(info)
     return _finish(best_placement(shape, hw, settings), hw, settings)
+
+
+def apply_measured(plan: Plan, measured: MeasuredSpeed | None) -> Plan:
+    """The plan with its speed from `vibelocal bench` when this machine measured it, and a reason saying so."""
+    if measured is None or not plan.fits:
+        return plan
+    rate = measured.decode_at(min(plan.n_ctx, TRACE_TOKENS // 2 + 1024))
+    if not rate:
+        return plan
+    estimate = plan.expected_decode_tok_s
+    reason = (
+        f"speed measured on this machine by vibelocal bench: {rate:.1f} tok/s half-way through an 8k trace"
+    )
+    if estimate:
+        reason += f" (the estimate was {estimate:.1f})"
+    return plan.model_copy(
+        update={
+            "expected_decode_tok_s": round(rate, 1),
+            "expected_trace_s": round(TRACE_TOKENS / rate, 1),
+            "reasons": [*plan.reasons, reason],
+        }
+    )
 
 
 def quant_fits(spec: ModelSpec, hw: HardwareProfile, settings: Settings) -> list[QuantFit]:

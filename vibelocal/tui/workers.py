@@ -131,6 +131,12 @@ def load_engine(session: Any, engine_lock: threading.Lock, post: Post, *, ref: s
     """Worker body: find the installed model (or report it missing) and load it."""
     try:
         with engine_lock:
+            if session.remote:  # a --backend server: nothing to find or load here
+                engine = session.engine()
+                post(
+                    m.EngineReady(engine.info, f"{engine.info.model_name or 'model'} on {engine.info.device}")
+                )
+                return
             model = session.find_installed(ref)
             if model is None:
                 post(m.EngineFailed(f"{session.resolve(ref).display} is not installed", missing=True))

@@ -1,0 +1,131 @@
+"""`vibelocal bench`'s measurements: prompt processing and decode speed of a GGUF under a plan, like llama-bench.
+
+- `pp N`: N prompt tokens evaluated in batches of the plan's size, from an empty cache;
+- `tg N`: N tokens decoded one at a time (each token's logits computed, as in a reasoning trace), at a depth
+  of 0 and at deeper fills of the cache (how a long trace slows down).
+
+The token ids are fixed pseudo-random ones, as llama-bench does: speed does not depend on what the text says.
+Every call happens on the calling thread, which is the only thread that touches this model.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vibelocal.engine.llama.loading import _check_gguf_header, _open, retry_ladder
+from vibelocal.engine.llama.logs import capture_logs
+from vibelocal.types import InstalledModel, Plan
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """One row: `pp` (prompt processing) or `tg` (text generation) at a cache depth."""
+
+    test: str
+    n_prompt: int
+    n_gen: int
+    n_depth: int = 0
+
+
+@dataclass
+class BenchRow:
+    """A measured row, with llama-bench's field names."""
+
+    test: str
+    n_prompt: int
+    n_gen: int
+    n_depth: int
+    samples_ts: list[float] = field(default_factory=list)
+
+    @property
+    def avg_ts(self) -> float:
+        return statistics.fmean(self.samples_ts) if self.samples_ts else 0.0
+
+    @property
+    def stddev_ts(self) -> float:
+        return statistics.stdev(self.samples_ts) if len(self.samples_ts) > 1 else 0.0
+
+    @property
+    def name(self) -> str:
+        size = self.n_prompt if self.test == "pp" else self.n_gen
+        return f"{self.test}{size}" + (f" @ d{self.n_depth}" if self.n_depth else "")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "test": self.name,
+            "n_prompt": self.n_prompt,
+            "n_gen": self.n_gen,
+            "n_depth": self.n_depth,
+            "avg_ts": round(self.avg_ts, 2),
+            "stddev_ts": round(self.stddev_ts, 2),
+            "samples_ts": [round(x, 2) for x in self.samples_ts],
+        }
+
+
+def default_cases(
+    pp: int = 512, tg: int = 128, depths: tuple[int, ...] = (0, 4096, 16384)
+) -> list[BenchCase]:
+    return [BenchCase("pp", pp, 0), *(BenchCase("tg", 0, tg, d) for d in depths)]
+
+
+def run_bench(
+    model: InstalledModel,
+    plan: Plan,
+    cases: list[BenchCase],
+    *,
+    repetitions: int = 3,
+    on_step: Callable[[str], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> list[BenchRow]:
+    """Load the model once with the plan's settings and measure every case `repetitions` times."""
+    _check_gguf_header(model.path)
+    capture_logs()  # llama.cpp's own log lines go to vibelocal's log, not the terminal
+    need = max(c.n_depth + c.n_prompt + c.n_gen for c in cases) + 8
+    sized = plan.model_copy(update={"n_ctx": max(need, 512)})
+    llm = _open(model.path, sized, retry_ladder(sized)[0])
+    try:
+        n_vocab = llm.n_vocab()
+        rng = random.Random(1234)
+        rows = []
+        for case in cases:
+            row = BenchRow(case.test, case.n_prompt, case.n_gen, case.n_depth)
+            for rep in range(repetitions):
+                if cancelled():
+                    return rows
+                if on_step:
+                    on_step(f"{row.name} ({rep + 1}/{repetitions})")
+                row.samples_ts.append(_measure(llm, case, n_vocab, rng))
+            rows.append(row)
+        return rows
+    finally:
+        llm.close()
+
+
+def _tokens(rng: random.Random, n_vocab: int, n: int) -> list[int]:
+    return [rng.randrange(1, n_vocab) for _ in range(n)]
+
+
+def _measure(llm, case: BenchCase, n_vocab: int, rng: random.Random) -> float:
+    """Tokens per second of one repetition, from an empty cache filled to the case's depth first."""
+    llm.reset()
+    llm._ctx.kv_cache_clear()
+    if case.n_depth:
+        llm.eval(_tokens(rng, n_vocab, case.n_depth))  # not timed
+    if case.test == "pp":
+        tokens = _tokens(rng, n_vocab, case.n_prompt)
+        t0 = time.perf_counter()
+        llm.eval(tokens)
+        return case.n_prompt / (time.perf_counter() - t0)
+    tokens = _tokens(rng, n_vocab, case.n_gen)
+    batch, ctx, n_past = llm._batch, llm._ctx, llm.n_tokens
+    t0 = time.perf_counter()
+    for i, token in enumerate(tokens):  # one decode per token, logits for it: the reasoning-trace path
+        batch.set_batch([token], n_past=n_past + i, logits_all=True)
+        ctx.decode(batch)
+    seconds = time.perf_counter() - t0
+    llm.n_tokens = n_past + len(tokens)
+    return case.n_gen / seconds
