@@ -159,6 +159,8 @@ class ServerBackend:
         """Tokens appended since the last request that the server did not produce itself."""
         self._new_tokens = 0
         """`_unseen` when the running request began: what the server had to process for it."""
+        self._in_flight = False
+        """The last token the server streamed is in the history: it sampled it but may not have evaluated it."""
         self._decoded = 0
         self._timed = False
         self.requests = 0
@@ -191,6 +193,7 @@ class ServerBackend:
             return
         own = self._stream is not None and tokens[0] == self._last[0] and self._last[0] != STOP
         self.history.extend(tokens)
+        self._in_flight = own
         if own and len(tokens) == 1:
             return  # the server produced it: already on its side
         self._unseen += len(tokens) - (1 if own else 0)
@@ -198,6 +201,7 @@ class ServerBackend:
 
     def rollback(self, n_past: int) -> None:
         del self.history[n_past:]
+        self._in_flight = False
         self._drop_stream()
 
     def close(self) -> None:
@@ -219,7 +223,9 @@ class ServerBackend:
             "cache_prompt": True,
             "return_tokens": True,
             "timings_per_token": True,
-            "n_predict": max(1, self.n_ctx - len(self.history)),
+            # the first request of a conversation asks for one token: its final answer names the slot the
+            # server chose, and every later request is pinned there (its prefix cache), never raced to another
+            "n_predict": 1 if self.engine.slot < 0 else max(1, self.n_ctx - len(self.history)),
             "id_slot": self.engine.slot,
             "seed": self.seed,
             "temperature": s.temperature,
@@ -236,7 +242,8 @@ class ServerBackend:
         }
         self._stream = self.engine.client.events("/completion", body)
         self.requests += 1
-        self._new_tokens, self._unseen = self._unseen, 0
+        self._new_tokens = self._unseen + (1 if self._in_flight else 0)
+        self._unseen, self._in_flight = 0, False
         self._decoded = 0
         self._timed = False
 
