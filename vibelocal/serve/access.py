@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -11,6 +13,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LOG_KEY = "vibelocal.log"
 """Where a route leaves the details of its turn in the ASGI scope, for the line written at the end."""
+PENDING_KEY = "vibelocal.log.pending"
+"""A future the line waits for (a stream the client left: the turn's final counts come a moment later)."""
+PENDING_WAIT_S = 30.0
 
 
 def turn_details(info: dict[str, Any]) -> str:
@@ -55,6 +60,10 @@ class AccessLog:
         try:
             await self.app(scope, receive, watch)
         finally:
+            pending = scope.get(PENDING_KEY)
+            if pending is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(pending), PENDING_WAIT_S)
             spent = time.perf_counter() - start
             code = status[0] or 499  # nothing was sent: the client went away first
             line = f"serve: {scope['method']} {scope['path']} {code} {spent:.2f}s"

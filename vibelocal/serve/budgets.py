@@ -15,7 +15,7 @@ from vibelocal.config import BudgetSpec, parse_budget
 from vibelocal.errors import UsageError
 from vibelocal.serve.errors import bad_request
 
-EFFORTS: tuple[str, ...] = ("none", "minimal", "low", "medium", "high", "xhigh")
+EFFORTS: tuple[str, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 DEFAULT_EFFORT_TOKENS: dict[str, int | None] = {
     "none": 0,
@@ -24,8 +24,10 @@ DEFAULT_EFFORT_TOKENS: dict[str, int | None] = {
     "medium": 8192,
     "high": 24576,
     "xhigh": 32768,
+    "max": None,
 }
-"""What each `reasoning_effort` means in thinking tokens; `vibelocal serve --effort LEVEL=BUDGET` changes it."""
+"""What each `reasoning_effort` means in thinking tokens (None: unlimited, bounded by the context);
+`vibelocal serve --effort LEVEL=BUDGET` changes it."""
 
 COUNT_FIELDS = ("thinking_budget_tokens", "reasoning_budget_tokens", "thinking_token_budget")
 """Top-level token counts (llama.cpp builds, vLLM); -1 means unlimited, 0 no thinking."""

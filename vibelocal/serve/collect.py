@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from vibelocal.serve.turns import Job
-from vibelocal.types import TurnStats
+from vibelocal.types import StreamEvent, TurnStats
 
 _FINISH = {"budget_exhausted": "length", "context_full": "length"}
 
@@ -74,31 +74,45 @@ class TurnReader:
         self.outcome = Outcome()
 
     async def deltas(self) -> AsyncIterator[Delta]:
-        out = self.outcome
         while (event := await self.job.events.get()) is not None:
-            if event.kind == "thinking" and event.text:
-                out.reasoning += event.text
-                yield Delta("reasoning", event.text)
-            elif event.kind == "answer" and event.text:
-                text = self.stops.feed(event.text)
-                if self.stops.hit:
-                    self.job.control.cancel()  # a stop string: end the turn within one token
-                if text:
-                    out.content += text
-                    yield Delta("content", text)
-            elif event.kind in ("budget", "loop", "status"):
-                out.notices.append(event.note or event.text)
-            elif event.kind == "done":
-                out.stop_reason = "stop_sequence" if self.stops.hit else (event.stop_reason or "error")
-                if event.stats is not None:
-                    out.stats = event.stats
-            elif event.kind == "stats" and event.stats is not None:
-                out.stats = event.stats
+            delta = self._take(event)
+            if delta is not None:
+                yield delta
         tail = self.stops.flush()
         if tail:
-            out.content += tail
+            self.outcome.content += tail
             yield Delta("content", tail)
-        out.finished = True
+        self.outcome.finished = True
+
+    def _take(self, event: StreamEvent) -> Delta | None:
+        """Fold one event into the outcome; the text to send, if any."""
+        out = self.outcome
+        if event.kind == "thinking" and event.text:
+            out.reasoning += event.text
+            return Delta("reasoning", event.text)
+        if event.kind == "answer" and event.text:
+            text = self.stops.feed(event.text)
+            if self.stops.hit:
+                self.job.control.cancel()  # a stop string: end the turn within one token
+            out.content += text
+            return Delta("content", text) if text else None
+        if event.kind in ("budget", "loop", "status"):
+            out.notices.append(event.note or event.text)
+        elif event.kind == "done":
+            out.stop_reason = "stop_sequence" if self.stops.hit else (event.stop_reason or "error")
+            if event.stats is not None:
+                out.stats = event.stats
+        elif event.kind == "stats" and event.stats is not None:
+            out.stats = event.stats
+        return None
+
+    async def rest(self) -> Outcome:
+        """After the client left mid-stream (and the turn was cancelled): read the remaining events, so the
+        outcome has the engine's final counts and stop reason."""
+        while (event := await self.job.events.get()) is not None:
+            self._take(event)
+        self.outcome.finished = True
+        return self.outcome
 
     async def drain(self) -> Outcome:
         """Read to the end (non-streaming requests)."""

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from vibelocal.engine.contract import ChatEngine
 from vibelocal.serve import shapes, sse
-from vibelocal.serve.access import LOG_KEY
+from vibelocal.serve.access import LOG_KEY, PENDING_KEY
 from vibelocal.serve.collect import Outcome, TurnReader
 from vibelocal.serve.errors import ApiError, bad_request
 from vibelocal.serve.requests import ServeDefaults, TurnRequest, chat_request, completion_request
@@ -131,7 +131,12 @@ async def _answer(
             async for chunk in sse.cancel_on_exit(stream(reader, state.model_id), reader):
                 yield chunk
         finally:
-            _log(request, job, reader.outcome)
+            if reader.outcome.finished:
+                _log(request, job, reader.outcome)
+            else:  # cut short: the log line waits (outside this cancelled task) for the engine's final counts
+                rest = asyncio.ensure_future(reader.rest())
+                rest.add_done_callback(lambda f: _log(request, job, f.result()))
+                request.scope[PENDING_KEY] = rest
 
     if turn.stream:
         headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
