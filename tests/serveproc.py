@@ -81,6 +81,16 @@ class ServeProcess:
             time.sleep(0.2)
         raise RuntimeError(f"the model did not load:\n{self.log()}")
 
+    def wait_until(self, check, timeout: float = 120.0) -> dict:
+        """Poll /health until `check(body)` holds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, body = self.get("/health")
+            if status == 200 and check(body):
+                return body
+            time.sleep(0.05)
+        raise AssertionError(f"/health never satisfied the check: {body}")
+
     def wait_log(self, needle: str, timeout: float = 120.0) -> str:
         """The first log line containing `needle` (the line is written when its request ends)."""
         deadline = time.monotonic() + timeout

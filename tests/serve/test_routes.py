@@ -19,7 +19,7 @@ SMALL = {"thinking_budget_tokens": 12}
 def server(smollm2_path, tmp_path_factory):
     home = tmp_path_factory.mktemp("serve-routes")
     args = ["--model", str(smollm2_path), "--prefill-think", "--ctx", "2048", "--effort", "low=10"]
-    proc = ServeProcess([*args, "--answer-budget", "16"], home)
+    proc = ServeProcess([*args, "--answer-budget", "16", "--max-queue", "1"], home)
     proc.wait_ready()
     yield proc
     assert proc.stop() == 0
@@ -259,3 +259,25 @@ def test_raw_completions_stream_and_not(client) -> None:
         if c.choices
     )
     assert text
+
+
+def test_a_full_queue_is_a_429_and_queued_turns_run_in_order(server, client) -> None:
+    long = client.completions.create(  # greedy counting runs until the context fills: minutes
+        model="m", prompt="1, 2, 3, 4,", max_tokens=100000, temperature=0, stream=True,
+        extra_body={"reasoning_effort": "none"},
+    )  # fmt: skip
+    running = next(iter(long)).id
+    waiting: dict[str, object] = {}
+    behind = threading.Thread(target=lambda: waiting.update(r=_chat(client, extra_body=SMALL)))
+    behind.start()
+    server.wait_until(lambda h: h["waiting"] == 1)
+    with pytest.raises(openai.RateLimitError) as info:
+        _chat(client, extra_body=SMALL)
+    assert info.value.body["code"] == "queue_full"
+    status, _ = _control(server, {"id": running, "action": "cancel"})
+    assert status == 200
+    for _ in long:  # the cancelled stream still ends properly
+        pass
+    behind.join(600)
+    assert waiting["r"].choices[0].message.content is not None
+    assert "stop=cancelled" in server.wait_log(f"id={running}")

@@ -107,7 +107,7 @@ def _state(session: Any, model: Any, opts: ServeOptions, budget: Any) -> Any:
     generation = session.generation_settings(budget=budget, spec=spec)
     defaults = ServeDefaults(generation, budget, parse_effort_map(opts.effort), opts.reasoning_field)  # type: ignore[arg-type]
     think_open = spec.chat.think_open if spec else "<think>"
-    return ServerState(defaults, model.label, think_open)
+    return ServerState(defaults, model.label, think_open, max_waiting=opts.max_queue)
 
 
 def run_serve(opts: ServeOptions) -> int:

@@ -32,11 +32,13 @@ class ServerState:
     think_open: str = "<think>"
     engine: ChatEngine | None = None
     load_error: str | None = None
+    max_waiting: int = 16
+    """Requests that may wait behind the running one; one more is a 429."""
     started: int = field(default_factory=lambda: int(time.time()))
     queue: TurnQueue = field(init=False)
 
     def __post_init__(self) -> None:
-        self.queue = TurnQueue(lambda: self.engine)
+        self.queue = TurnQueue(lambda: self.engine, max_waiting=self.max_waiting)
 
 
 def error_response(err: ApiError) -> JSONResponse:
