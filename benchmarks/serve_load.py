@@ -103,7 +103,9 @@ def run(args: argparse.Namespace) -> None:
 
     home = Path(tempfile.mkdtemp(prefix="vl-serve-load-"))
     proc, port, err = start_server(args.model or str(smollm2_path()), args.threads, home)
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0, timeout=900)
+    client = openai.OpenAI(
+        base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0, timeout=900
+    )
     results: list[dict] = []
     lock = threading.Lock()
     todo = iter(range(args.requests))
@@ -133,7 +135,9 @@ def run(args: argparse.Namespace) -> None:
     ttfts = [r["ttft"] for r in results if r["ttft"] is not None]
     tokens = sum(r["tokens"] for r in results)
     rates = [r["ext"]["decode_tok_s"] for r in results if r["ext"] and r["ext"]["decode_tok_s"]]
-    print(f"requests {len(results)} ({args.concurrency} at a time), budget {args.budget}, answer {args.answer}")
+    print(
+        f"requests {len(results)} ({args.concurrency} at a time), budget {args.budget}, answer {args.answer}"
+    )
     print(f"TTFT p50 {percentile(ttfts, 0.5):.2f}s  p95 {percentile(ttfts, 0.95):.2f}s")
     print(f"total {tokens} completion tokens in {wall:.1f}s = {tokens / wall:.1f} tok/s")
     print(f"server-side decode rate per request, median {statistics.median(rates):.1f} tok/s")
