@@ -159,7 +159,7 @@ def _common(body: Mapping[str, Any], defaults: ServeDefaults) -> dict[str, Any]:
         base,
         temperature=base.temperature if temperature is None else temperature,
         top_p=base.top_p if top_p is None else top_p,
-        seed=seed,
+        seed=base.seed if seed is None else seed,
         max_answer_tokens=base.max_answer_tokens if max_tokens is None else max_tokens,
         max_thinking_tokens=budget.spec.tokens,
         thinking_time_s=budget.spec.seconds,
