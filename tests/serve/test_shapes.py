@@ -23,7 +23,9 @@ def test_reasoning_fields(which, exclude, fields) -> None:
 
 
 def test_usage_counts_thinking_as_reasoning_tokens() -> None:
-    stats = TurnStats(prompt_tokens=40, cached_tokens=30, thinking_tokens=12, answer_tokens=5, forced_tokens=28)
+    stats = TurnStats(
+        prompt_tokens=40, cached_tokens=30, thinking_tokens=12, answer_tokens=5, forced_tokens=28
+    )
     u = usage(Outcome(stats=stats))
     assert u["completion_tokens"] == 17 and u["total_tokens"] == 57
     assert u["completion_tokens_details"] == {"reasoning_tokens": 12}
