@@ -9,7 +9,7 @@ from collections.abc import Callable
 import typer
 
 from vibelocal import __version__
-from vibelocal.cli import bench, chat, config_cmd, doctor, pull, solve, tutor
+from vibelocal.cli import bench, chat, config_cmd, doctor, pull, serve, solve, tutor
 from vibelocal.cli.output import ReaderGone, finish_stdout, guard_streams, report_error
 from vibelocal.errors import ExitCode, UsageError, VibelocalError
 
@@ -41,7 +41,7 @@ def _root(
         chat.open_chat_app()
 
 
-for module in (pull, doctor, solve, chat, tutor, config_cmd, bench):
+for module in (pull, doctor, solve, chat, tutor, config_cmd, bench, serve):
     module.register(app)
 
 

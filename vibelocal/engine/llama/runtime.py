@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vibelocal.engine import prompt as prompts
@@ -36,6 +37,13 @@ LogitsProcessor = Callable[[Any, Any], Any]
 
 def _never() -> bool:
     return False
+
+
+@dataclass(frozen=True)
+class RawPrompt:
+    """A prompt given as text (already templated), passed where the messages of a turn go."""
+
+    text: str
 
 
 class LlamaEngine:
@@ -149,6 +157,10 @@ class LlamaEngine:
     def prompt_tokens(self, messages: Sequence[ChatMessage], settings: GenerationSettings) -> list[int]:
         """The tokens of a turn's prompt; message text is tokenized without special tokens (manifest or not)."""
         llm = self._llm
+        if isinstance(messages, RawPrompt):  # /v1/completions: the client rendered the template itself
+            return llm.tokenize(
+                messages.text.encode("utf-8"), add_bos=bool(llm._model.add_bos_token()), special=True
+            )
         parts = self._segments(messages, settings)
         bos = llm.token_bos()
         starts_with_bos = bool(parts) and bos != -1 and parts[0][0].startswith(llm._model.token_get_text(bos))
@@ -184,6 +196,13 @@ class LlamaEngine:
             yield StreamEvent("done", stop_reason="error", stats=self._stats)
         finally:
             self._busy.release()
+
+    def stream_prompt(
+        self, prompt: str, settings: GenerationSettings, control: TurnControl | None = None
+    ) -> Iterator[StreamEvent]:
+        """A turn continuing a raw prompt the caller templated itself (`vibelocal serve`'s `/v1/completions`):
+        special-token text in it is parsed; the turn starts inside thinking when `settings.prefill_think`."""
+        return self.stream(RawPrompt(prompt), settings, control)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ one turn
 
