@@ -12,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from vibelocal import __version__
 from vibelocal.engine.contract import ChatEngine
 from vibelocal.serve import shapes, sse
 from vibelocal.serve.access import LOG_KEY, PENDING_KEY
@@ -63,6 +64,8 @@ async def health(request: Request) -> Response:
             "busy": q.running is not None,
             "waiting": q.waiting(),
             "served": q.served,
+            # who answers: `--backend` clients (engine/remote/detect.py) recognise vibelocal serve by this
+            "vibelocal": {"version": __version__, "n_ctx": state.engine.info.n_ctx},
         }
     )
 
