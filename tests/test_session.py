@@ -96,7 +96,9 @@ def test_no_model_switch_while_a_turn_streams_on_the_real_engine(smollm2_path, t
     from vibelocal.types import GenerationSettings
 
     session = Session(Settings(model=str(smollm2_path), ctx=1024, threads=1))
-    settings = GenerationSettings(temperature=0.0, max_thinking_tokens=24, max_answer_tokens=8, prefill_think=True)
+    settings = GenerationSettings(
+        temperature=0.0, max_thinking_tokens=24, max_answer_tokens=8, prefill_think=True
+    )
     first = session.engine()
     events = session.stream([ChatMessage("user", "Tell me a story.")], settings)
     got = [next(events)]
