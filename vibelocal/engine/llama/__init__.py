@@ -14,6 +14,6 @@ llama.cpp call of a model's life runs on one engine thread that owns the model (
 
 from vibelocal.engine.llama.loading import load
 from vibelocal.engine.llama.logs import llama_log_lines
-from vibelocal.engine.llama.runtime import LlamaEngine, LogitsProcessor
+from vibelocal.engine.llama.runtime import EngineClosedError, LlamaEngine, LogitsProcessor
 
-__all__ = ["LlamaEngine", "LogitsProcessor", "llama_log_lines", "load"]
+__all__ = ["EngineClosedError", "LlamaEngine", "LogitsProcessor", "llama_log_lines", "load"]
