@@ -4,15 +4,19 @@ Two cases, runs alternating binding / engine so drift on a shared machine hits b
 - short answer: the SmolLM2-135M GGUF, greedy, the same prompt tokens, a few hundred answer tokens;
 - Python overhead: the decode loop replaying scripted tokens without a model, per 5,000-token window over
   40,000 tokens (it must stay flat: nothing per token may grow with the trace);
-- through the front end: `vibelocal solve --show-thinking --json` in a fresh process (thinking streamed to a
-  pipe, SmolLM2 starting inside `<think>`), its reported decode rate against the bare loop on the same model;
+- through the front ends, at each thread count of `--threads` (default 1,2): `vibelocal solve --show-thinking
+  --json` in a fresh process (thinking streamed to a pipe, SmolLM2 starting inside `<think>`) and the chat app
+  headless in a fresh process (Textual's test driver types the prompt; the real engine), their reported decode
+  rates against the bare loop on the same model and threads;
 - long trace: the tiny random-weight qwen2 GGUF with VibeThinker's tokenizer (tests/fixtures/tiny_qwen2.py),
   scripted varied reasoning text (a logits processor, the same one on both sides) for 8,000 thinking tokens,
   timed per 1,000-token window: the engine's last window must be no slower than the binding's.
 
 Decode rate = tokens after the first / time after the first token (prefill excluded on both sides), by the
 wall clock, and by the process's CPU time (steadier on a busy machine: other processes' load does not count).
-Target: engine >= 0.97 x binding. Run: python benchmarks/engine_speed.py [--threads N] [--runs N]
+Target: engine >= 0.97 x binding (floor 0.93). The bare loop runs on the engine's own thread (every llama.cpp call
+of an engine runs there; a second decoding thread in one process would bring ggml's OpenMP team contention back
+into the measurement). Run: python benchmarks/engine_speed.py [--threads 1,2] [--runs N]
 """
 
 from __future__ import annotations
@@ -93,8 +97,12 @@ def now() -> tuple[float, float]:
 
 
 def run_binding(eng: LlamaEngine, prompt: list[int], n: int, marks: list[int], script: Script | None):
-    """Bare `Llama.generate` loop: returns (tokens after the first, (wall, cpu) at the first, at the end,
-    {mark: (wall, cpu)})."""
+    """Bare `Llama.generate` loop on the engine's thread: returns (tokens after the first, (wall, cpu) at the
+    first, at the end, {mark: (wall, cpu)}). CPU time is the process's (time.process_time)."""
+    return eng._owner.call(_bare_loop, eng, prompt, n, marks, script)
+
+
+def _bare_loop(eng: LlamaEngine, prompt: list[int], n: int, marks: list[int], script: Script | None):
     from llama_cpp import LogitsProcessorList
 
     llm = eng._llm
@@ -124,9 +132,8 @@ def run_binding(eng: LlamaEngine, prompt: list[int], n: int, marks: list[int], s
 
 
 def run_engine(eng: LlamaEngine, messages, settings: GenerationSettings, n: int, marks: list[int], script):
-    """vibelocal's engine; tokens counted from the events' running counts."""
-    eng._llm.reset()
-    eng._llm._ctx.kv_cache_clear()
+    """vibelocal's engine, consumed on this thread; tokens counted from the events' running counts."""
+    eng._owner.call(lambda: (eng._llm.reset(), eng._llm._ctx.kv_cache_clear()))
     if script:
         script.reset()
     count, first, t_first, times = 0, 0, (0.0, 0.0), {}
@@ -181,8 +188,11 @@ def short_answer(threads: int, runs: int, n: int) -> list:
                 e_runs.append(run_engine(eng, messages, settings, n, [], None))
     eng.close()
     counts = {r[0] for r in b_runs + e_runs}
-    label = f"short answer, SmolLM2 ({min(counts)}-{max(counts)} tok)"
+    label = f"short answer, SmolLM2, {threads} thr ({min(counts)}-{max(counts)} tok)"
     return [(label, *(med(b_runs, e_runs, lambda r, c: rate(r[0], r[1], r[2], c), c) for c in (0, 1)))]
+
+
+PROMPT = "Write a detailed essay about the history of the Roman Empire."
 
 
 def solve_rate(path: Path, threads: int, n: int, home: Path) -> float:
@@ -191,7 +201,7 @@ def solve_rate(path: Path, threads: int, n: int, home: Path) -> float:
     import subprocess
 
     problem = home / "essay.md"
-    problem.write_text("Write a detailed essay about the history of the Roman Empire.\n", encoding="utf-8")
+    problem.write_text(PROMPT + "\n", encoding="utf-8")
     env = {**os.environ, "VIBELOCAL_HOME": str(home), "VIBELOCAL_THREADS": str(threads)}
     env["VIBELOCAL_LOOP_DETECTION"] = "false"  # as in the short answer: the same tokens on both sides
     cmd = [sys.executable, "-m", "vibelocal", "solve", str(problem), "--model", str(path), "--prefill-think"]
@@ -202,27 +212,83 @@ def solve_rate(path: Path, threads: int, n: int, home: Path) -> float:
     return float(json.loads(out.stdout)["timings"]["decode_tok_s"])
 
 
-def front_end(threads: int, runs: int, n: int) -> tuple[float, float]:
-    """Median wall-clock decode rates: (bare binding, `vibelocal solve`), alternating runs."""
+def chat_rate(path: Path, threads: int, n: int, home: Path) -> float:
+    """The chat app headless in a fresh process (this script with --chat-once): its turn's decode rate."""
+    import subprocess
+
+    env = {**os.environ, "VIBELOCAL_HOME": str(home)}
+    cmd = [
+        sys.executable,
+        __file__,
+        "--chat-once",
+        str(path),
+        "--threads",
+        str(threads),
+        "--short-tokens",
+        str(n),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0 or not out.stdout.strip():
+        raise SystemExit(f"the chat app run failed (exit {out.returncode}): {out.stderr.strip()[-300:]}")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def chat_once(path: Path, threads: int, n: int) -> float:
+    """One reply in the real chat app (Textual's headless test driver types the prompt), the real engine."""
+    import asyncio
+
+    from vibelocal.config import load_settings
+    from vibelocal.session import Session
+    from vibelocal.tui.app import VibelocalApp
+    from vibelocal.tui.widgets.prompt import PromptInput
+
+    overrides = {"model": str(path), "threads": threads, "prefill_think": True, "budget": str(n)}
+    overrides.update(answer_budget=16, seed=1, temperature=0.0, loop_detection=False)
+    app = VibelocalApp(Session(load_settings(overrides)))
+
+    async def drive() -> float:
+        async with app.run_test(size=(110, 36)) as pilot:
+            while "on CPU" not in app.chat.model_label:
+                await pilot.pause(0.05)
+            app.chat.query_one(PromptInput).focus()
+            await pilot.press(*PROMPT, "enter")
+            await pilot.pause(0.2)
+            while app.chat.active is not None:
+                await pilot.pause(0.05)
+            record = app.history.messages(app.chat.conversation_id)[-1].record
+            await pilot.press("ctrl+q")
+        return float(record["tok_s"])
+
+    return asyncio.run(drive())
+
+
+def front_end(threads: int, runs: int, n: int) -> tuple[float, float, float]:
+    """Median wall-clock decode rates: (bare binding, `vibelocal solve`, chat app), alternating runs."""
     import tempfile
 
     path = smollm2_path()
     model = InstalledModel(path=path, size_bytes=path.stat().st_size, name="smollm2")
     eng = load(model, plan_for(2048, threads), None, check_output=False)
     settings = GenerationSettings(temperature=0.0, max_thinking_tokens=n, prefill_think=True, seed=1)
-    messages = [ChatMessage("user", "Write a detailed essay about the history of the Roman Empire.")]
-    prompt = eng.prompt_tokens(messages, settings)
-    b_runs, s_runs = [], []
+    prompt = eng.prompt_tokens([ChatMessage("user", PROMPT)], settings)
+    rates: dict[str, list[float]] = {"binding": [], "solve": [], "chat": []}
+    sides = list(rates)
     with tempfile.TemporaryDirectory() as home:
-        for i in range(runs):
-            for side in ("binding", "solve") if i % 2 == 0 else ("solve", "binding"):
+        for i in range(runs):  # rotate who goes first each round so drift hits all alike
+            for side in sides[i % 3 :] + sides[: i % 3]:
                 if side == "binding":
                     k, first, end, _ = run_binding(eng, prompt, n, [], None)
-                    b_runs.append(rate(k, first, end, 0))
+                    rates[side].append(rate(k, first, end, 0))
+                elif side == "solve":
+                    rates[side].append(solve_rate(path, threads, n, Path(home)))
                 else:
-                    s_runs.append(solve_rate(path, threads, n, Path(home)))
+                    rates[side].append(chat_rate(path, threads, n, Path(home)))
     eng.close()
-    return statistics.median(b_runs), statistics.median(s_runs)
+    return (
+        statistics.median(rates["binding"]),
+        statistics.median(rates["solve"]),
+        statistics.median(rates["chat"]),
+    )
 
 
 def med(b_runs, e_runs, fn, clock: int) -> tuple[float, float]:
@@ -312,7 +378,11 @@ def python_overhead(n: int, window: int) -> list[tuple[int, float]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
+    ap.add_argument(
+        "--threads",
+        default="1,2",
+        help="llama.cpp thread counts, comma-separated (the first one is used for the engine-only cases)",
+    )
     ap.add_argument("--runs", type=int, default=3, help="alternating runs per side (median reported)")
     ap.add_argument("--short-tokens", type=int, default=256)
     ap.add_argument("--long-tokens", type=int, default=8000)
@@ -321,7 +391,13 @@ def main() -> int:
     ap.add_argument("--skip-long", action="store_true")
     ap.add_argument("--skip-overhead", action="store_true")
     ap.add_argument("--skip-front-end", action="store_true")
+    ap.add_argument("--chat-once", metavar="GGUF", help=argparse.SUPPRESS)  # one chat app run (a subprocess)
     args = ap.parse_args()
+    thread_counts = [int(t) for t in str(args.threads).split(",") if t.strip()]
+    if args.chat_once:
+        print(f"{chat_once(Path(args.chat_once), thread_counts[0], args.short_tokens):.3f}")
+        return 0
+    args.threads = thread_counts[0]
     if not args.skip_overhead:
         per_window = python_overhead(40_000, 5_000)
         print(
@@ -329,14 +405,18 @@ def main() -> int:
         )
         print("  " + "  ".join(f"{us:.1f}" for _, us in per_window))
     if not args.skip_front_end:
-        bare, solve = front_end(args.threads, args.runs, args.short_tokens)
-        print(
-            f"through `vibelocal solve` ({args.threads} thread(s), median of {args.runs} alternating runs, wall):"
-        )
-        print(f"  binding {bare:.1f} tok/s, solve {solve:.1f} tok/s, ratio {solve / bare:.3f}")
+        print(f"through the front ends (SmolLM2, median of {args.runs} alternating runs, wall clock):")
+        for threads in thread_counts:
+            bare, solve, chat = front_end(threads, args.runs, args.short_tokens)
+            print(
+                f"  {threads} thread(s): binding {bare:.1f} tok/s, solve {solve:.1f} ({solve / bare:.3f}), "
+                f"chat app {chat:.1f} ({chat / bare:.3f})",
+                flush=True,
+            )
     rows: list = []
     if not args.skip_short:
-        rows += short_answer(args.threads, args.runs, args.short_tokens)
+        for threads in thread_counts:
+            rows += short_answer(threads, args.runs, args.short_tokens)
     if not args.skip_long:
         rows += long_trace(args.threads, args.runs, args.long_tokens, args.window)
     if not rows:

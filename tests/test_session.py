@@ -85,3 +85,43 @@ def test_model_label_names_catalog_models_with_their_quant_and_files_by_name(tmp
     a_file = InstalledModel(path=tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf", size_bytes=1, quant="Q4_1")
     assert catalog_model.label == "vibethinker-3b:Q4_K_M"
     assert a_file.label == "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def test_no_model_switch_while_a_turn_streams_on_the_real_engine(smollm2_path, tiny_qwen2_path):
+    """A switch mid-reply is refused (the engine is never closed under its running turn); once the turn
+    has ended the switch loads the other model."""
+    import pytest
+
+    from vibelocal.errors import EngineBusyError
+    from vibelocal.types import GenerationSettings
+
+    session = Session(Settings(model=str(smollm2_path), ctx=1024, threads=1))
+    settings = GenerationSettings(
+        temperature=0.0, max_thinking_tokens=24, max_answer_tokens=8, prefill_think=True
+    )
+    first = session.engine()
+    events = session.stream([ChatMessage("user", "Tell me a story.")], settings)
+    got = [next(events)]
+    assert session.busy
+    with pytest.raises(EngineBusyError, match="while a reply is streaming") as caught:
+        session.engine(str(tiny_qwen2_path))
+    assert caught.value.hint and "stop the reply first" in caught.value.hint
+    got += list(events)  # the turn goes on, undisturbed
+    assert got[-1].kind == "done" and got[-1].stop_reason != "error"
+    assert sum(e.kind == "thinking" for e in got) >= 8
+    assert not session.busy
+    second = session.engine(str(tiny_qwen2_path))
+    assert second is not first and second.info.model_path == str(tiny_qwen2_path)
+    assert session.close() is True
+
+
+def test_a_closed_or_failed_turn_frees_the_session_for_a_switch(smollm2_path):
+    engine = ScriptedEngine(Script(thinking="a b c d e f g h", answer="done"))
+    session = Session(Settings(model=str(smollm2_path)), engine_loader=lambda m, p, s: engine)
+    events = session.stream([ChatMessage("user", "hi")], session.generation_settings())
+    next(events)
+    assert session.busy
+    events.close()  # a consumer that stops reading early
+    assert not session.busy
+    session.settings.ctx = 4096
+    assert session.engine() is not None and engine.closed

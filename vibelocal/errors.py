@@ -83,6 +83,10 @@ class ModelLoadError(VibelocalError):
     exit_code = ExitCode.MODEL_LOAD
 
 
+class EngineBusyError(VibelocalError):
+    """A model switch (or unload) was asked for while a turn is still streaming on the loaded model."""
+
+
 class NoAnswerError(VibelocalError):
     """Generation ended without an answer (budget, context, loop)."""
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vibelocal.config import BudgetSpec, Settings, parse_budget
 from vibelocal.engine.contract import ChatEngine
 from vibelocal.engine.control import TurnControl
-from vibelocal.errors import ModelUnavailableError
+from vibelocal.errors import EngineBusyError, ModelUnavailableError
 from vibelocal.models.catalog import Catalog, ModelRef, parse_ref
 from vibelocal.paths import Paths, get_paths
 from vibelocal.types import (
@@ -31,6 +32,9 @@ class Session:
     """One user's view of vibelocal: settings, catalog, installed models, hardware, at most one loaded engine.
 
     `engine_loader` and `hardware` can be injected (tests inject a scripted engine or a profile file).
+    While a turn streamed through `stream()` runs, `engine()` refuses to switch to another model
+    (`EngineBusyError`): the loaded engine is never closed under a running turn. `close()` is the one
+    deliberate exception: it cancels the turn and the engine waits for it before freeing.
     """
 
     def __init__(
@@ -54,6 +58,8 @@ class Session:
         self.model: InstalledModel | None = None
         self.spec: ModelSpec | None = None
         self.plan_used: Plan | None = None
+        self._turns = 0
+        self._turns_lock = threading.Lock()
 
     # ------------------------------------------------------------------ models
 
@@ -190,6 +196,11 @@ class Session:
         key = (str(model.path), self._load_key())
         if self._engine is not None and self._engine_key == key:
             return self._engine
+        if self.busy:
+            raise EngineBusyError(
+                f"cannot switch to {model.label} while a reply is streaming",
+                hint="stop the reply first, or wait for it to end",
+            )
         self.close()
         spec = self.spec_for(model)
         plan = self.plan(model, spec)
@@ -210,11 +221,18 @@ class Session:
         s = self.settings
         return repr((s.quant, s.ctx, s.kv_cache_type, s.n_gpu_layers, s.threads))
 
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-        self._engine = None
-        self._engine_key = None
+    @property
+    def busy(self) -> bool:
+        """True while a turn streamed through `stream()` has not ended (or been closed by its consumer)."""
+        return self._turns > 0
+
+    def close(self) -> bool:
+        """Unload the engine: a running turn is cancelled and waited for (bounded) before the model is freed.
+        True when everything stopped in time (engines without that report count as stopped)."""
+        engine, self._engine, self._engine_key = self._engine, None, None
+        if engine is None:
+            return True
+        return engine.close() is not False
 
     # ------------------------------------------------------------------ turns
 
@@ -261,5 +279,43 @@ class Session:
         *,
         ref: str | None = None,
     ) -> Iterator[StreamEvent]:
-        """One assistant turn on the loaded (or default) model."""
-        return self.engine(ref).stream(messages, settings, control)
+        """One assistant turn on the loaded (or default) model; the session is busy until it ends."""
+        events = self.engine(ref).stream(messages, settings, control)
+        with self._turns_lock:
+            self._turns += 1
+        return _TrackedTurn(events, self._turn_ended)
+
+    def _turn_ended(self) -> None:
+        with self._turns_lock:
+            self._turns -= 1
+
+
+class _TrackedTurn:
+    """A turn's events, calling `on_end` once when they run out, fail, or the consumer closes them."""
+
+    def __init__(self, events: Iterator[StreamEvent], on_end: Callable[[], None]) -> None:
+        self._events, self._on_end = events, on_end
+        self._open = True
+
+    def __iter__(self) -> _TrackedTurn:
+        return self
+
+    def __next__(self) -> StreamEvent:
+        try:
+            return next(self._events)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            try:
+                close = getattr(self._events, "close", None)
+                if close is not None:
+                    close()
+            finally:
+                self._on_end()
+
+    def __del__(self) -> None:
+        self.close()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import random
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
@@ -59,6 +62,9 @@ def _make_session(settings: Any, on_status: Callable[[str], None]) -> Any:
 
 make_session = _make_session
 """Builds the Session; tests swap it to inject a scripted engine."""
+
+CANCEL_GRACE_S = 2.0
+"""After a second Ctrl-C, how long solve still waits for the engine to stop before it exits anyway."""
 
 
 def register(app: typer.Typer) -> None:
@@ -161,7 +167,13 @@ def run_solve(opts: SolveOptions) -> int:
     )
     session = make_session(settings, lambda msg: print(f"note: {msg}", file=sys.stderr, flush=True))
     try:
-        engine = _load_engine(session, opts, quiet=quiet)
+        try:
+            engine = _load_engine(session, opts, quiet=quiet)
+        except KeyboardInterrupt as exc:  # Ctrl-C while llama.cpp loads: the load stops, nothing to keep
+            print("interrupted while loading the model", file=sys.stderr, flush=True)
+            if getattr(exc, "engine_stopped", True) is False:
+                _exit_now(ExitCode.INTERRUPTED)
+            return ExitCode.INTERRUPTED
         messages = build_messages(problem, session.spec)
         ensure_fits(messages, engine.count_tokens, engine.info.n_ctx, engine.info.n_ctx_train)
         base_seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
@@ -178,7 +190,23 @@ def run_solve(opts: SolveOptions) -> int:
             _print_final(final, problem.kind, render)
         return exit_code(record, final, answer_only=opts.answer_only)
     finally:
-        session.close()
+        _release(session)
+
+
+def _release(session: Any) -> None:
+    """Unload the model. The engine frees it only once its turn has stopped; should the turn still run after
+    the engine's bounded wait, exit at once instead of letting interpreter shutdown race llama.cpp."""
+    if session.close() is False:
+        failing = sys.exc_info()[1]
+        interrupted = failing is None or isinstance(failing, KeyboardInterrupt)
+        _exit_now(ExitCode.INTERRUPTED if interrupted else ExitCode.ERROR)
+
+
+def _exit_now(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def _load_engine(session: Any, opts: SolveOptions, *, quiet: bool) -> ChatEngine:
@@ -204,10 +232,12 @@ def _print_final(final: str, kind: str, render: Any) -> None:
 
 
 class EventPump:
-    """Runs a blocking event stream in a worker thread so Ctrl-C reaches the main thread between events."""
+    """Runs a blocking event stream in a worker thread so Ctrl-C reaches the main thread between events.
+
+    The queue is unbounded: a slow terminal never holds the engine back (it hands events over in batches)."""
 
     def __init__(self, events: Iterator[StreamEvent]) -> None:
-        self._box: queue.Queue[StreamEvent | BaseException | None] = queue.Queue(maxsize=256)
+        self._box: queue.SimpleQueue[StreamEvent | BaseException | None] = queue.SimpleQueue()
         self._events = events
         threading.Thread(target=self._work, name="vibelocal-solve", daemon=True).start()
 
@@ -220,12 +250,32 @@ class EventPump:
         finally:
             self._box.put(None)
 
-    def next(self) -> StreamEvent | None:
-        """The next event, None at the end; a KeyboardInterrupt while waiting leaves the pump usable."""
-        item = self._box.get()
+    def next(self, timeout: float | None = None) -> StreamEvent | None:
+        """The next event, None at the end; queue.Empty after `timeout` s. A KeyboardInterrupt while waiting
+        leaves the pump usable."""
+        item = self._box.get(timeout=timeout)
         if isinstance(item, BaseException):
             raise item
         return item
+
+
+class _Interrupts:
+    """Ctrl-C during a turn: the first cancels it (the engine stops within a token and the turn ends
+    normally); a second gives the engine `CANCEL_GRACE_S` more, then solve stops waiting."""
+
+    def __init__(self, control: Any) -> None:
+        self._control = control
+        self.count = 0
+        self._deadline: float | None = None
+
+    def interrupt(self) -> None:
+        self.count += 1
+        self._control.cancel()
+        if self.count >= 2 and self._deadline is None:
+            self._deadline = time.monotonic() + CANCEL_GRACE_S
+
+    def timeout(self) -> float | None:
+        return None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
 
 
 def run_turn(
@@ -244,30 +294,35 @@ def run_turn(
     renderer = StreamRenderer(render, time_budget_s=time_budget_s)
     record = TurnRecord()
     events = EventPump(engine.stream(messages, generation, control))
-    interrupted = False
+    interrupts = _Interrupts(control)
     while True:
         try:
-            event = events.next()
-        except KeyboardInterrupt:
-            if interrupted:  # a second Ctrl-C: stop waiting for the engine
+            event = events.next(interrupts.timeout())
+            if event is None:
                 break
-            interrupted = True
-            control.cancel()
-            continue
-        if event is None:
-            break
-        record.add(event)
-        try:
+            record.add(event)
             renderer.handle(event)
+        except queue.Empty:  # the grace after a second Ctrl-C ran out
+            break
+        except KeyboardInterrupt:
+            interrupts.interrupt()
         except (ReaderGone, OutputError):  # stop the engine before the session closes under it
             control.cancel()
-            while events.next() is not None:
-                pass
+            _drain(events)
             raise
     renderer.finish()
-    if interrupted:
+    if interrupts.count:
         record.stop_reason = "cancelled"
     return record
+
+
+def _drain(events: EventPump) -> None:
+    """Wait (bounded) for a cancelled turn's last events, so nothing is freed under a running decode."""
+    try:
+        while events.next(CANCEL_GRACE_S) is not None:
+            pass
+    except queue.Empty:
+        pass
 
 
 # --------------------------------------------------------------------------- results

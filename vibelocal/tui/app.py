@@ -40,7 +40,8 @@ class VibelocalApp(App[None]):
             self._owns_history = False
         self.history = history
         self.engine_lock = threading.Lock()
-        """Serialises model loading between the load worker and turn workers."""
+        """Serialises model loading and turns: a turn worker holds it until its reply ends, so a model switch
+        asked for mid-reply waits for the reply (the session refuses one under a running turn)."""
 
     def on_mount(self) -> None:
         if self.history_set_aside is not None:
@@ -95,6 +96,8 @@ class VibelocalApp(App[None]):
         self.session.settings = Settings.model_validate({**self.session.settings.model_dump(), **changes})
         self.notify("Settings saved.", timeout=2)
         if "model" in changes:
+            if self.chat.active is not None:  # the load waits for the engine lock, held until the reply ends
+                self.notify("The new model loads when this reply ends (Esc stops it now).", timeout=5)
             self.chat.model_label = "loading model…"
             self.chat.show_stats()
             self.chat.load_model()

@@ -116,13 +116,22 @@ def stream_turn(
     budget: Any = None,
     ref: str | None = None,
 ) -> None:
-    """Worker body of one turn: make sure the model is loaded, then stream through the session."""
+    """Worker body of one turn: make sure the model is loaded, then stream through the session.
+
+    The engine lock is held for the whole turn, so a model switch asked for mid-reply (a load worker waiting
+    on the lock) happens right after the reply ends, never under it."""
     try:
         with engine_lock:
             engine = session.engine(ref)
-        settings = session.generation_settings(budget=budget)
-        post(m.TurnBegan(turn, settings, engine.info))
-        pump_turn(session.stream(messages, settings, control, ref=ref), post, turn)
+            settings = session.generation_settings(budget=budget)
+            post(m.TurnBegan(turn, settings, engine.info))
+            events = session.stream(messages, settings, control, ref=ref)
+            try:
+                pump_turn(events, post, turn)
+            finally:
+                close = getattr(events, "close", None)
+                if close is not None:
+                    close()  # the session is idle again before the lock is released
     except Exception as exc:  # a worker must report, never die silently
         post(m.TurnFailed(turn, error_line(exc)))
 

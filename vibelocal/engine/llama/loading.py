@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vibelocal.engine.llama.logs import capture_logs, last_error_line, log_mark
+from vibelocal.engine.llama.owner import EngineThread
 from vibelocal.engine.llama.runtime import LlamaEngine
 from vibelocal.engine.template import template_error
 from vibelocal.errors import ModelLoadError
@@ -24,6 +27,17 @@ _KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
 """ggml type ids of the KV cache types the `kv_cache_type` setting allows (config.py)."""
 _PROBE_TEXT = "1, 2, 3, 4, 5, 6,"
 _PROBE_TOKENS = 8
+LOAD_ABORT_WAIT_S = 2.0
+"""Longest an interrupted load() waits for llama.cpp to finish the step it is in before it re-raises."""
+
+
+class LoadInterrupted(KeyboardInterrupt):
+    """Ctrl-C while a model loads. `engine_stopped` is False when llama.cpp was still inside its load after
+    `LOAD_ABORT_WAIT_S` (the engine thread frees what it made when it returns; a process may exit hard)."""
+
+    def __init__(self, engine_stopped: bool) -> None:
+        super().__init__()
+        self.engine_stopped = engine_stopped
 
 
 @dataclass(frozen=True)
@@ -113,7 +127,9 @@ def load(
     on_status: Callable[[str], None] | None = None,
     **test_hooks: Any,
 ) -> LlamaEngine:
-    """Load `model` with `plan`; a short greedy probe catches degenerate output and retries safer settings.
+    """Load `model` with `plan` on a new engine thread (owner.py); a short greedy probe catches degenerate
+    output and retries safer settings. The caller only waits, so Ctrl-C reaches it at once (`LoadInterrupted`:
+    the load stops at its next step and what it made is freed on the engine thread).
 
     Test hooks: `check_output=False` skips the probe; `logits_processor=f(input_ids, logits) -> logits`
     runs first in every sampler chain (scripted output for tests and benchmarks).
@@ -123,49 +139,96 @@ def load(
         raise TypeError(f"unknown load() hooks: {', '.join(sorted(unknown))}")
     path = Path(model.path)
     _check_gguf_header(path)
+    abort = threading.Event()
+    owner: EngineThread | None = None
+    job: Future[LlamaEngine] | None = None
+    try:
+        owner = EngineThread()
+        job = owner.submit(_load_here, model, plan, spec, owner, abort, on_status, test_hooks)
+        return job.result()
+    except KeyboardInterrupt:
+        raise _interrupted(owner, job, abort) from None
+    except BaseException:
+        if owner is not None:
+            owner.stop()
+        raise
+
+
+def _interrupted(
+    owner: EngineThread | None, job: Future[LlamaEngine] | None, abort: threading.Event
+) -> LoadInterrupted:
+    """Ctrl-C in load(): stop the load at its next step, wait for it (bounded), free whatever it made."""
+    abort.set()
+    if job is not None:
+        with contextlib.suppress(BaseException):
+            job.result(LOAD_ABORT_WAIT_S).close()  # it finished loading after all: free it
+    if owner is None:
+        return LoadInterrupted(True)
+    owner.stop()
+    return LoadInterrupted(owner.join(LOAD_ABORT_WAIT_S))
+
+
+def _load_here(
+    model: InstalledModel,
+    plan: Plan,
+    spec: ModelSpec | None,
+    owner: EngineThread,
+    abort: threading.Event,
+    on_status: Callable[[str], None] | None,
+    test_hooks: dict[str, Any],
+) -> LlamaEngine:
+    """The body of load(), on the engine thread; `abort` (Ctrl-C in the caller) stops it between steps."""
     capture_logs()
     status = on_status or (lambda _msg: None)
     retries: list[str] = []
-    attempts = retry_ladder(plan) if test_hooks.get("check_output", True) else retry_ladder(plan)[:1]
+    check = test_hooks.get("check_output", True)
+    attempts = retry_ladder(plan) if check else retry_ladder(plan)[:1]
     llm = None
     probe_rate: float | None = None
     probe_text = ""
     messages: list[str] = []
-    for i, attempt in enumerate(attempts):
-        if attempt.why:
-            msg = f"output looked degenerate ({probe_text!r}); retrying with {attempt.why}"
-            retries.append(attempt.why)
-            messages.append(msg)
-            status(msg)
+    try:
+        for i, attempt in enumerate(attempts):
+            if attempt.why:
+                msg = f"output looked degenerate ({probe_text!r}); retrying with {attempt.why}"
+                retries.append(attempt.why)
+                messages.append(msg)
+                status(msg)
+            if llm is not None:
+                llm.close()
+                llm = None
+            _check_abort(abort)
+            llm = _open(Path(model.path), plan, attempt)
+            if not check:
+                break
+            _check_abort(abort)
+            degenerate, probe_text, probe_rate = _probe(llm, abort)
+            if not degenerate:
+                break
+            if i == len(attempts) - 1:
+                retries.append("still degenerate with the safest settings")
+                messages.append(
+                    f"output still looks degenerate ({probe_text!r}) with the safest settings; continuing"
+                )
+                status(messages[-1])
+        _check_abort(abort)
+        assert llm is not None
+        return LlamaEngine(
+            llm, model, plan, spec, attempt=attempt, retries=retries, probe_rate=probe_rate,
+            logits_processor=test_hooks.get("logits_processor"), load_messages=messages, owner=owner,
+        )  # fmt: skip
+    except BaseException:
         if llm is not None:
             llm.close()
-        llm = _open(path, plan, attempt)
-        if not test_hooks.get("check_output", True):
-            break
-        degenerate, probe_text, probe_rate = _probe(llm)
-        if not degenerate:
-            break
-        if i == len(attempts) - 1:
-            retries.append("still degenerate with the safest settings")
-            messages.append(
-                f"output still looks degenerate ({probe_text!r}) with the safest settings; continuing"
-            )
-            status(messages[-1])
-    assert llm is not None
-    return LlamaEngine(
-        llm,
-        model,
-        plan,
-        spec,
-        attempt=attempt,
-        retries=retries,
-        probe_rate=probe_rate,
-        logits_processor=test_hooks.get("logits_processor"),
-        load_messages=messages,
-    )
+        raise
 
 
-def _probe(llm: Any) -> tuple[bool, str, float | None]:
+def _check_abort(abort: threading.Event) -> None:
+    if abort.is_set():
+        raise KeyboardInterrupt
+
+
+def _probe(llm: Any, abort: threading.Event) -> tuple[bool, str, float | None]:
     """Greedy-decode a few tokens of a counting prompt: one token over and over means broken output."""
     import llama_cpp
 
@@ -177,6 +240,7 @@ def _probe(llm: Any) -> tuple[bool, str, float | None]:
     try:
         t0 = 0.0
         for i in range(_PROBE_TOKENS):
+            _check_abort(abort)
             if i == 1:
                 t0 = time.perf_counter()  # the first decode warms caches up: time the rest
             tok = llama_cpp.llama_sampler_sample(sampler, llm.ctx, -1)

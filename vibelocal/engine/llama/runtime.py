@@ -1,4 +1,6 @@
-"""A loaded GGUF streaming turns: prompt tokens, KV prefix reuse, one sampler chain per turn, decode loop."""
+"""A loaded GGUF streaming turns: prompt tokens, KV prefix reuse, one sampler chain per turn, decode loop.
+
+Every llama.cpp call runs on the engine's own thread (owner.py); the public methods hand work to it."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from vibelocal.engine import prompt as prompts
 from vibelocal.engine import template
 from vibelocal.engine.control import TurnControl
 from vibelocal.engine.llama.logs import last_error_line, log_mark
+from vibelocal.engine.llama.owner import EngineThread, EventHandoff
 from vibelocal.engine.llama.vocab import think_tags
 from vibelocal.engine.turn import TurnLoop
 from vibelocal.types import (
@@ -35,6 +38,14 @@ LogitsProcessor = Callable[[Any, Any], Any]
 """(input_ids, logits) -> logits, numpy arrays: llama-cpp-python's convention (a test hook)."""
 
 
+CLOSE_WAIT_S = 2.0
+"""Longest `close()` (or an abandoned stream) waits for a cancelled turn to stop before giving up waiting."""
+
+
+class EngineClosedError(RuntimeError):
+    """stream() or another call on an engine after close()."""
+
+
 def _never() -> bool:
     return False
 
@@ -47,7 +58,22 @@ class RawPrompt:
 
 
 class LlamaEngine:
-    """A loaded GGUF: implements the ChatEngine protocol (engine/contract.py). One turn at a time."""
+    """A loaded GGUF: implements the ChatEngine protocol (engine/contract.py). One turn at a time.
+
+    Concurrency contract:
+    - One engine thread (`owner`, the thread `load()` started) makes every llama.cpp call of the model's life:
+      load, probe, tokenize, prompt evaluation, decode, sampling, KV edits and free. Any thread may call the
+      public methods; they queue work for the engine thread and wait for it.
+    - `stream()` starts the turn on the engine thread at once and returns an iterator of events that any one
+      consumer thread reads; events arrive in batches (about every 40 ms), the engine never waits for the
+      consumer. Live control (`TurnControl`: extend, wrap-up, cancel) acts within one token. A second
+      `stream()` while a turn runs raises RuntimeError; a consumer that stops reading early (closes the
+      iterator, or is interrupted) cancels the turn and waits for it to stop (at most `CLOSE_WAIT_S`).
+    - `close()` from any thread cancels the running turn, waits for it (at most `CLOSE_WAIT_S`) and only then
+      frees the model: the free is queued behind the turn on the engine thread, so it can never race a
+      running `llama_decode`, even when the wait times out. It returns True when the engine thread is done.
+      After close, `stream()` and the other calls raise `EngineClosedError`.
+    """
 
     def __init__(
         self,
@@ -61,9 +87,14 @@ class LlamaEngine:
         probe_rate: float | None,
         logits_processor: LogitsProcessor | None = None,
         load_messages: Sequence[str] = (),
+        owner: EngineThread | None = None,
     ) -> None:
         import llama_cpp
 
+        self._owner = owner or EngineThread()
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._turn_control: TurnControl | None = None
         self._llm = llm
         self._lib = llama_cpp
         self._spec = spec
@@ -119,23 +150,62 @@ class LlamaEngine:
 
     # ------------------------------------------------------------------ protocol
 
+    def _on_owner(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._closed:
+            raise EngineClosedError("the engine is closed (its model was unloaded)")
+        return self._owner.call(fn, *args)
+
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
     def tokenize(self, text: str) -> list[int]:
         """Plain text to token ids (no BOS; special-token text is not parsed)."""
+        return self._on_owner(self._tokenize, text)
+
+    def _tokenize(self, text: str) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
+        return self._on_owner(self._detokenize, tokens)
+
+    def _detokenize(self, tokens: Sequence[int]) -> str:
         return b"".join(self.piece(t) for t in tokens).decode("utf-8", "replace")
 
-    def close(self) -> None:
+    @property
+    def busy(self) -> bool:
+        """True while a turn runs on the engine thread."""
+        return self._busy.locked()
+
+    def close(self, timeout: float = CLOSE_WAIT_S) -> bool:
+        """Cancel the running turn, wait for it (at most `timeout` s), then free on the engine thread.
+
+        True when the model is freed and the engine thread has ended; False when the turn was still running
+        after `timeout` (the free then runs on the engine thread as soon as the turn returns, never before).
+        """
+        with self._close_lock:
+            first = not self._closed
+            self._closed = True
+        if first:
+            control = self._turn_control
+            if control is not None:
+                control.cancel()
+            if self._owner.on_thread:
+                self._free()
+            else:
+                self._owner.submit(self._free)
+            self._owner.stop()
+        return self._owner.join(timeout)
+
+    def _free(self) -> None:
         llm, self._llm = self._llm, None
         if llm is not None:
             llm.close()
 
     def render_prompt(self, messages: Sequence[ChatMessage], settings: GenerationSettings) -> str:
         """The prompt text of a turn: the manifest's ChatML, else the GGUF's template in a bounded sandbox."""
+        return self._on_owner(self._render_prompt, messages, settings)
+
+    def _render_prompt(self, messages: Sequence[ChatMessage], settings: GenerationSettings) -> str:
         return "".join(text for text, _ in self._segments(messages, settings))
 
     def _segments(
@@ -156,6 +226,9 @@ class LlamaEngine:
 
     def prompt_tokens(self, messages: Sequence[ChatMessage], settings: GenerationSettings) -> list[int]:
         """The tokens of a turn's prompt; message text is tokenized without special tokens (manifest or not)."""
+        return self._on_owner(self._prompt_tokens, messages, settings)
+
+    def _prompt_tokens(self, messages: Sequence[ChatMessage], settings: GenerationSettings) -> list[int]:
         llm = self._llm
         if isinstance(messages, RawPrompt):  # /v1/completions: the client rendered the template itself
             return llm.tokenize(
@@ -178,24 +251,67 @@ class LlamaEngine:
         settings: GenerationSettings,
         control: TurnControl | None = None,
     ) -> Iterator[StreamEvent]:
-        if self._llm is None:
-            raise RuntimeError("the engine is closed")
+        """Start one turn on the engine thread; its events, in order, the last always `done`."""
+        if self._closed:
+            raise EngineClosedError("the engine is closed (its model was unloaded)")
         if not self._busy.acquire(blocking=False):
             raise RuntimeError("the engine is already generating a turn")
+        control = control or TurnControl()
+        handoff = EventHandoff()
+        self._turn_control = control
+        try:
+            self._owner.submit(self._run_turn, messages, settings, control, handoff)
+        except RuntimeError:  # close() won the race
+            self._turn_control = None
+            self._busy.release()
+            raise EngineClosedError("the engine is closed (its model was unloaded)") from None
+        return self._consume(handoff, control)
+
+    @staticmethod
+    def _consume(handoff: EventHandoff, control: TurnControl) -> Iterator[StreamEvent]:
+        """The consumer's side of a turn. Stopping early cancels the turn and waits for it (bounded)."""
+        ended = False
+        try:
+            for batch in handoff.batches():
+                yield from batch
+            ended = True
+        finally:
+            if not ended:
+                control.cancel()
+                handoff.wait_end(CLOSE_WAIT_S)
+
+    def _run_turn(
+        self,
+        messages: Sequence[ChatMessage],
+        settings: GenerationSettings,
+        control: TurnControl,
+        handoff: EventHandoff,
+    ) -> None:
+        """One turn, on the engine thread. The engine is free again before the consumer sees the end."""
         mark = log_mark()
         self._stats = TurnStats()
+        error: BaseException | None = None
+        if self._closed:  # close() came between stream() and this job: stop at once
+            control.cancel()
         try:
             while self._load_messages:
-                yield StreamEvent("status", text=self._load_messages.pop(0))
-            yield from self._stream(messages, settings, control or TurnControl())
+                handoff.put(StreamEvent("status", text=self._load_messages.pop(0)))
+            for event in self._stream(messages, settings, control):
+                handoff.put(event)
         except RuntimeError as exc:  # llama_decode failed: say why, keep the promise of a final `done`
             self._llm.reset()
             self._llm._ctx.kv_cache_clear()
             detail = last_error_line(mark)
-            yield StreamEvent("status", text=f"llama.cpp failed ({exc})" + (f": {detail}" if detail else ""))
-            yield StreamEvent("done", stop_reason="error", stats=self._stats)
+            handoff.put(
+                StreamEvent("status", text=f"llama.cpp failed ({exc})" + (f": {detail}" if detail else ""))
+            )
+            handoff.put(StreamEvent("done", stop_reason="error", stats=self._stats))
+        except BaseException as exc:  # raised to the consumer after the events before it
+            error = exc
         finally:
+            self._turn_control = None
             self._busy.release()
+            handoff.end(error)
 
     def stream_prompt(
         self, prompt: str, settings: GenerationSettings, control: TurnControl | None = None
@@ -211,7 +327,7 @@ class LlamaEngine:
     ) -> Iterator[StreamEvent]:
         t_start = time.perf_counter()
         seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(1, 2**31 - 1)
-        tokens = self.prompt_tokens(messages, settings)
+        tokens = self._prompt_tokens(messages, settings)
         stats = self._stats = TurnStats(
             prompt_tokens=len(tokens), seed=seed, budget_tokens=settings.max_thinking_tokens
         )
