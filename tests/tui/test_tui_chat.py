@@ -12,7 +12,7 @@ from vibelocal.paths import get_paths
 from vibelocal.tui.app import VibelocalApp
 from vibelocal.tui.widgets.meter import BudgetMeter
 from vibelocal.tui.widgets.prompt import PromptInput
-from vibelocal.types import GenerationSettings
+from vibelocal.types import GenerationSettings, StreamEvent
 
 pytestmark = pytest.mark.anyio
 SIZE = (110, 36)
@@ -275,3 +275,28 @@ async def test_the_meter_drops_its_eta_once_the_answer_starts(make_session):
         assert "ETA" not in meter.line and meter.line.startswith("Thought ")
         await wait_idle(pilot, app)
         assert "ETA" not in meter.line
+
+
+async def test_a_bare_close_tag_moves_the_answer_so_far_into_the_thinking(make_session):
+    """A model that omits `<think>`: its reasoning streams as answer until `</think>`; then it moves."""
+    reasoning = "Let me add the numbers first and check the sum twice. "
+
+    class NoOpenTag(ScriptedEngine):
+        def stream(self, messages, settings, control=None):
+            for event in super().stream(messages, settings, control):
+                if event.kind == "done":
+                    yield StreamEvent("reclassify")
+                    yield StreamEvent("status", text="the model closed a think block it never opened")
+                    yield StreamEvent("answer", text="The answer is **42**.")
+                yield event
+
+    app = VibelocalApp(make_session(NoOpenTag(Script("", reasoning))))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "q")
+        await wait_idle(pilot, app)
+        reply = app.chat.last_reply()
+        assert reply.thinking == reasoning and reply.answer == "The answer is **42**."
+        assert "Let me add" not in reply.markdown.source and "42" in reply.markdown.source
+        assert reply.panel.display and reply.panel.text == reasoning
+        stored = app.history.messages(1)[-1]
+        assert (stored.thinking, stored.content) == (reasoning, "The answer is **42**.")

@@ -48,6 +48,14 @@ class AnswerDelta(TurnMessage):
         self.tokens = tokens
 
 
+class AnswerReclassified(TurnMessage):
+    """A bare `</think>`: the answer streamed so far was reasoning; `tokens` is the thinking count now."""
+
+    def __init__(self, turn: int, tokens: int) -> None:
+        super().__init__(turn)
+        self.tokens = tokens
+
+
 class BudgetNote(TurnMessage):
     """The budget controller acted: warning, wrap_up, extended, forced_answer or min_thinking."""
 

@@ -79,6 +79,10 @@ def pump_turn(
                     flush()  # the thinking panel must see its last words before the answer starts
                 answer.append(ev.text)
                 answer_tokens += 1
+            elif kind == "reclassify":  # a bare </think>: what streamed as the answer was reasoning
+                flush()
+                think_tokens, answer_tokens = think_tokens + answer_tokens, 0
+                post(m.AnswerReclassified(turn, think_tokens))
             elif kind == "budget":
                 flush()
                 budget = ev.budget_tokens

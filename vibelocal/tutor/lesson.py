@@ -111,6 +111,8 @@ def run_turn(
     for event in session.stream(messages, settings, control):
         if event.kind == "answer":
             answer.append(event.text)
+        elif event.kind == "reclassify":  # a bare </think>: the answer so far was reasoning
+            answer.clear()
         elif event.kind == "done":
             reason = event.stop_reason or "answered"
         if event.kind in ("thinking", "answer") and on_progress is not None:

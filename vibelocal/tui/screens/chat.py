@@ -353,6 +353,13 @@ class ChatScreen(Screen):
                 self._update_meter(turn)
             self._save_progress(turn, force=first)
 
+    async def on_answer_reclassified(self, event: m.AnswerReclassified) -> None:
+        if turn := self._current(event):
+            await turn.reply.reclassify_answer(event.tokens)
+            turn.tokens = event.tokens
+            self._update_meter(turn)
+            self._save_progress(turn, force=True)
+
     def on_budget_note(self, event: m.BudgetNote) -> None:
         if turn := self._current(event):
             if event.note == "extended":  # the engine took the extension: only now is there news to tell

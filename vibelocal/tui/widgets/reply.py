@@ -101,6 +101,24 @@ class AssistantReply(CollectedText, Vertical):
         if self._unwritten and self._flush_timer is None:
             self._flush_timer = self.set_timer(ANSWER_REFRESH_S, self._write_unwritten)
 
+    async def reclassify_answer(self, tokens: int) -> None:
+        """A bare `</think>` came: the answer shown so far was reasoning. It moves into the thinking panel."""
+        moved = self.answer
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        self._answer, self.has_answer = TextPieces(""), False
+        self._math, self._unwritten = MathStream(), ""
+        await self.markdown.update("")
+        self._thinking.append(moved)
+        if self.panel is not None:
+            self.panel.display = True
+            self.panel.append(moved, tokens)
+            self.panel.set_tokens(tokens)
+
     async def _write_unwritten(self) -> None:
         self._flush_timer = None
         text, self._unwritten = self._unwritten, ""
