@@ -131,8 +131,8 @@ def test_pull_of_a_corrupt_file_fails_and_lists_nothing(hub):
     [
         (["pull", "no-such-model"], {}, "known models: smol-test, vibethinker-3b"),
         (["pull", f"{REPO}/missing.Q4_1.gguf"], {}, f"missing.Q4_1.gguf not found in {REPO} (HTTP 404)"),
-        (["pull", "smol-test"], {"VIBELOCAL_OFFLINE": "1"}, "offline, and test-org/smol-GGUF/"),
-        (["pull", "smol-test"], {"HF_HUB_OFFLINE": "1"}, "offline, and test-org/smol-GGUF/"),
+        (["pull", "smol-test"], {"VIBELOCAL_OFFLINE": "1"}, "offline, and SmolLM2-135M-Instruct"),
+        (["pull", "smol-test"], {"HF_HUB_OFFLINE": "1"}, "offline, and SmolLM2-135M-Instruct"),
     ],
 )
 def test_pull_errors_are_one_line_with_exit_4(hub, args, env, fragment):

@@ -29,3 +29,11 @@ PREFILL_THINK = typer.Option(
 )
 
 YES = typer.Option(False, "--yes", "-y", help="Download the model without asking when it is not installed.")
+
+PROMPT = typer.Option(
+    None,
+    "--prompt",
+    "-p",
+    metavar="TEXT",
+    help='The problem itself, inline: -p "What is 2+3?" (instead of FILE).',
+)

@@ -47,6 +47,7 @@ class SolveOptions:
     yes: bool = False
     ctx: int | None = None
     answer_budget: int | None = None
+    prompt: str | None = None
 
 
 def _make_session(settings: Any, on_status: Callable[[str], None]) -> Any:
@@ -62,9 +63,10 @@ make_session = _make_session
 def register(app: typer.Typer) -> None:
     @app.command("solve")
     def solve(
-        file: str = typer.Argument(
-            ..., metavar="FILE|-", help="A problem in Markdown (LaTeX and code fine); - reads stdin."
+        file: str | None = typer.Argument(
+            None, metavar="[FILE|-]", help="A problem in Markdown (LaTeX and code fine); - reads stdin."
         ),
+        prompt: str | None = options.PROMPT,
         kind: Kind | None = typer.Option(
             None, "--kind", help="Problem kind; guessed from the text when not given."
         ),
@@ -108,7 +110,7 @@ def register(app: typer.Typer) -> None:
         """
         options = SolveOptions(
             file, kind.value if kind else None, hide_thinking, show_thinking, raw, answer_only, as_json,
-            budget, model, temperature, seed, prefill_think, votes, yes, ctx, answer_budget,
+            budget, model, temperature, seed, prefill_think, votes, yes, ctx, answer_budget, prompt,
         )  # fmt: skip
         try:
             code = run_solve(options)
@@ -123,9 +125,10 @@ def register(app: typer.Typer) -> None:
 
 def run_solve(opts: SolveOptions) -> int:
     """Everything `vibelocal solve` does; returns the exit code or raises a VibelocalError."""
+    from vibelocal.cli.problem_input import read_cli_problem
     from vibelocal.cli.render import terminal_options
     from vibelocal.config import load_settings, parse_budget
-    from vibelocal.problem import build_messages, ensure_fits, read_problem
+    from vibelocal.problem import build_messages, ensure_fits
 
     if opts.hide_thinking and opts.show_thinking:
         raise UsageError("--hide-thinking and --show-thinking contradict each other")
@@ -143,7 +146,7 @@ def run_solve(opts: SolveOptions) -> int:
         }
     )
     budget = parse_budget(settings.budget)
-    problem = read_problem(opts.file, kind=opts.kind)
+    problem = read_cli_problem(opts.file, opts.prompt, kind=opts.kind)
     quiet = opts.as_json or opts.answer_only
     render = terminal_options(
         hide_thinking=opts.hide_thinking or (not settings.show_thinking and not opts.show_thinking),
@@ -180,7 +183,10 @@ def _load_engine(session: Any, opts: SolveOptions, *, quiet: bool) -> ChatEngine
         from vibelocal.cli.pull import pull_with_progress
 
         model = pull_with_progress(session, opts.model, yes=opts.yes, quiet=quiet)
-    return session.engine(opts.model, model=model)
+    from vibelocal.cli.problem_input import LoadingNote
+
+    with LoadingNote(model.label if model else "model", quiet=quiet):
+        return session.engine(opts.model, model=model)
 
 
 def _print_final(final: str, kind: str, render: Any) -> None:

@@ -26,6 +26,7 @@ from vibelocal.errors import (
     UnknownModelError,
 )
 from vibelocal.models.catalog import ModelRef
+from vibelocal.models.reach import HubOffline, is_unreachable, offline_error
 from vibelocal.models.store import (
     CachedFile,
     Registry,
@@ -131,7 +132,7 @@ def pull(
             )
         try:
             model = _fetch(cand, ctx)
-        except (DiskSpaceError, DownloadCancelled):
+        except (DiskSpaceError, DownloadCancelled, HubOffline):
             raise
         except ModelUnavailableError as exc:
             errors.append(exc)
@@ -221,15 +222,15 @@ def _list_gguf(repo: str, ctx: _Context) -> list[str]:
     except HfHubHTTPError as exc:
         raise _http_error(exc, repo, None) from None
     except Exception as exc:  # network failures of the listing call
+        if is_unreachable(exc):
+            raise offline_error(ctx.endpoint) from None
         raise DownloadError(f"cannot list {repo} at {ctx.endpoint}: {reason(exc)}", hint=_NET_HINT) from None
 
 
 # --------------------------------------------------------------------------- one file
 
 
-_ONLINE_HINT = (
-    "connect and run `vibelocal pull {ref}`; offline mode comes from HF_HUB_OFFLINE=1 or `offline = true`"
-)
+_ONLINE_HINT = "use --model PATH.gguf, or go online: unset HF_HUB_OFFLINE, `vibelocal pull {ref}`"
 _NET_HINT = "check the connection, or set HF_ENDPOINT to a mirror"
 
 
@@ -243,7 +244,7 @@ def _fetch(cand: Candidate, ctx: _Context) -> InstalledModel:
     if ctx.offline:
         if cached_path is None:
             raise ModelUnavailableError(
-                f"offline, and {cand.repo}/{cand.file} is not downloaded",
+                f"offline, and {cand.file} is not downloaded",
                 hint=_ONLINE_HINT.format(ref=ctx.ref_text),
             )
         return _use_cached(cand, cached_path, ctx)
@@ -359,6 +360,8 @@ def _metadata(cand: Candidate, ctx: _Context) -> tuple[CachedFile, str, str, int
                 raise _http_error(exc, cand.repo, cand.file) from None
             failures = backoff(failures, f"{cand.repo}: HTTP {http_status(exc)}", ctx.transfer(cand))
         except Exception as exc:
+            if is_unreachable(exc):  # no name, nothing listening: retrying will not help
+                raise offline_error(ctx.endpoint) from None
             if not is_transient(exc):
                 raise
             failures = backoff(failures, f"{ctx.endpoint}: {reason(exc)}", ctx.transfer(cand), limit=3)
