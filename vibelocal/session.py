@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from vibelocal.config import BudgetSpec, Settings, parse_budget
 from vibelocal.engine.contract import ChatEngine
 from vibelocal.engine.control import TurnControl
-from vibelocal.errors import ModelUnavailableError
+from vibelocal.errors import ModelUnavailableError, UnknownModelError
 from vibelocal.models.catalog import Catalog, ModelRef, parse_ref
 from vibelocal.paths import Paths, get_paths
 from vibelocal.types import (
@@ -58,7 +58,14 @@ class Session:
     # ------------------------------------------------------------------ models
 
     def resolve(self, ref: str | None = None) -> ModelRef:
-        return parse_ref(ref or self.settings.model, self.catalog)
+        """What `ref` names: a catalog alias, a hub ref, a path, or the name of a GGUF added with `models add`."""
+        try:
+            return parse_ref(ref or self.settings.model, self.catalog)
+        except UnknownModelError:
+            local = self.registry().find_local(ref or self.settings.model)
+            if local is None:
+                raise
+            return ModelRef(raw=ref or self.settings.model, kind="path", path=local.path)
 
     def registry(self) -> Registry:
         from vibelocal.models.store import Registry

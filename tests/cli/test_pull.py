@@ -31,6 +31,7 @@ MODEL_KEYS = {
     "revision",
     "verified",
     "verified_at",
+    "local",
 }
 
 
@@ -151,7 +152,7 @@ def test_pull_of_a_gated_file_explains_hf_token(hub):
 def test_pull_of_a_path_checks_the_gguf(hub, smollm2_path, tmp_path):
     out = cli("pull", str(smollm2_path))
     assert out.returncode == 0, out.stderr
-    assert "not verified (a local file)" in out.stdout
+    assert "local file, sha256 " in out.stdout
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a model at all, just text" * 10)
     out = cli("pull", str(bad))

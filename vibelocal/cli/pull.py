@@ -200,12 +200,21 @@ def register(app: typer.Typer) -> None:
         Interrupted downloads resume where they stopped.
         """
         session = _session()
-        model = pull_with_progress(session, ref, yes=yes or not _is_tty(), quiet=quiet)
-        state = "verified" if model.verified else "not verified (a local file)"
+        if session.resolve(ref).kind == "path":  # a file the user has: the same as `models add PATH`
+            from vibelocal.cli.models_cmd import add_path
+
+            known = session.find_installed(ref)
+            model = add_path(
+                session, session.resolve(ref).path, known.name if known and known.sha256 else None
+            )  # type: ignore[arg-type]
+        else:
+            model = pull_with_progress(session, ref, yes=yes or not _is_tty(), quiet=quiet)
+        state = "verified" if model.verified else f"local file, sha256 {model.sha256}"
         typer.echo(f"{_label(model)}\t{format_bytes(model.size_bytes, digits=2)}\t{state}\t{model.path}")
 
     models_app = typer.Typer(
-        help="List installed, verified models; `models rm REF` removes one.", invoke_without_command=True
+        help="List installed models; `models add PATH.gguf` registers your own, `models verify` re-hashes, `models rm REF` removes.",
+        invoke_without_command=True,
     )
 
     @models_app.callback()
@@ -239,7 +248,8 @@ def register(app: typer.Typer) -> None:
     @models_app.command("rm")
     def models_rm(
         ref: str = typer.Argument(
-            ..., help="What to remove: an alias (all its quants), NAME:QUANT, a hub ref."
+            ...,
+            help="What to remove: an alias (all its quants), NAME:QUANT, a hub ref, a local name or path.",
         ),
         keep_file: bool = typer.Option(
             False, "--keep-file", help="Only forget it; leave the file in the cache."
@@ -258,6 +268,9 @@ def register(app: typer.Typer) -> None:
                 f"removed {_label(m)}\t{format_bytes(m.size_bytes, digits=2)}\t{'deleted' if deleted else 'kept'} {m.path}"
             )
 
+    from vibelocal.cli import models_cmd as local_models
+
+    local_models.register(models_app, _session)
     app.add_typer(models_app, name="models")
 
 
@@ -273,4 +286,5 @@ def _as_json(model: InstalledModel, verified_at: str | None) -> dict[str, Any]:
         "revision": model.revision,
         "verified": model.verified,
         "verified_at": verified_at,
+        "local": model.repo is None,
     }
