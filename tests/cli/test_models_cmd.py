@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,28 +24,26 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def mine(smollm2_path: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "mine.gguf"
-    shutil.copyfile(smollm2_path, copy)
-    return copy
+def mine(own_gguf: Path) -> Path:
+    return own_gguf
 
 
 def test_add_list_verify_rm_round_trip(mine):
     added = cli("models", "add", str(mine), "--name", "smol")
     assert added.returncode == 0, added.stderr
-    assert added.stdout.startswith("added smol\t") and "sha256 " in added.stdout
+    assert added.stdout.startswith("added smol:Q4_1\t") and "sha256 " in added.stdout
     listed = json.loads(cli("models", "--json").stdout)["models"]
     assert [(m["name"], m["local"], m["path"]) for m in listed] == [("smol", True, str(mine.resolve()))]
     assert len(listed[0]["sha256"]) == 64
     assert "smol" in cli("models").stdout
     ok = cli("models", "verify", "smol")
-    assert ok.returncode == 0 and ok.stdout.startswith("ok\tsmol\t")
+    assert ok.returncode == 0 and ok.stdout.startswith("ok\tsmol:Q4_1\t")
     with mine.open("r+b") as fh:
         fh.seek(5000)
         fh.write(b"\x00\x01\x02")
     rotted = cli("models", "verify")
     assert rotted.returncode == ExitCode.MODEL_LOAD
-    assert rotted.stdout.startswith("changed\tsmol\t")
+    assert rotted.stdout.startswith("changed\tsmol:Q4_1\t")
     assert rotted.stderr.strip().splitlines()[-1].startswith("error: 1 of 1 model files")
     removed = cli("models", "rm", "smol")
     assert removed.returncode == 0 and "kept" in removed.stdout
@@ -58,7 +55,7 @@ def test_pull_of_a_path_registers_it_like_models_add(mine):
     out = cli("pull", str(mine))
     assert out.returncode == 0, out.stderr
     assert "local file, sha256" in out.stdout
-    assert [m["name"] for m in json.loads(cli("models", "--json").stdout)["models"]] == ["mine"]
+    assert [m["name"] for m in json.loads(cli("models", "--json").stdout)["models"]] == ["my-model.Q4_1"]
 
 
 def test_solve_finds_a_local_model_by_its_name(mine):

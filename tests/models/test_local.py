@@ -16,10 +16,8 @@ from vibelocal.paths import get_paths
 
 
 @pytest.fixture
-def mine(smollm2_path: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "my-model.Q4_1.gguf"
-    shutil.copyfile(smollm2_path, copy)
-    return copy
+def mine(own_gguf: Path) -> Path:
+    return own_gguf
 
 
 def test_add_hashes_registers_and_lists_the_file_where_it_is(mine):
