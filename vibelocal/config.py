@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vibelocal.errors import ConfigError, UsageError
 from vibelocal.paths import Paths, get_paths
@@ -137,6 +137,19 @@ class Settings(BaseModel):
     offline: bool = False
     """Never touch the network (like HF_HUB_OFFLINE=1): use only models already downloaded."""
 
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget_parses(cls, value: Any) -> Any:
+        """A budget in config.toml or VIBELOCAL_BUDGET is checked here, so its error names the file and key."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str):
+            try:
+                parse_budget(value)
+            except UsageError as exc:
+                raise ValueError(exc.message.removeprefix("invalid budget ")) from None
+        return value
+
 
 def _read_toml(path: Path) -> dict[str, Any]:
     if not path.exists():
@@ -161,7 +174,8 @@ def _read_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
 def _describe(exc: ValidationError, source: str) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "?"
-    return f"invalid setting {where!r} in {source}: {first.get('msg', 'invalid value')}"
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    return f"invalid setting {where!r} in {source}: {msg}"
 
 
 def load_settings(
@@ -188,12 +202,12 @@ def load_settings(
     return Settings.model_validate(merged)
 
 
-def save_settings(changes: dict[str, Any], *, paths: Paths | None = None) -> Path:
-    """Write `changes` into config.toml, keeping keys already there. Returns the file."""
+def save_settings(changes: dict[str, Any], *, paths: Paths | None = None, drop: str | None = None) -> Path:
+    """Write `changes` into config.toml, keeping keys already there (but `drop`). Returns the file."""
     import tomli_w
 
     paths = paths or get_paths()
-    current = _read_toml(paths.config_file)
+    current = {k: v for k, v in _read_toml(paths.config_file).items() if k != drop}
     current.update(changes)
     current = {k: v for k, v in current.items() if v is not None}
     Settings.model_validate(current)

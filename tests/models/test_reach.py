@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clirun import vibelocal
 from hubserver import manifest, write_manifest
 
 from vibelocal.errors import ExitCode
@@ -69,16 +67,6 @@ def test_the_message_is_short_and_names_the_ways_forward():
     assert host_of("http://127.0.0.1:9") == "127.0.0.1:9"
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vibelocal", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=60,
-    )
-
-
 @pytest.fixture
 def smol_catalog(smollm2_path: Path) -> None:
     write_manifest(manifest(["test-org/smol-GGUF"], smollm2_path.name, smollm2_path.stat().st_size))
@@ -90,7 +78,7 @@ def smol_catalog(smollm2_path: Path) -> None:
 @pytest.mark.parametrize("how", ["refused", "HF_HUB_OFFLINE"])
 def test_the_cli_says_offline_in_one_short_line_with_exit_4(smol_catalog, command, how):
     env = {"HF_ENDPOINT": refused_endpoint()} if how == "refused" else {"HF_HUB_OFFLINE": "1"}
-    out = run_cli(*command, env=env)
+    out = vibelocal(*command, env=env)
     assert out.returncode == ExitCode.MODEL_UNAVAILABLE, out.stderr
     assert "Traceback" not in out.stderr and out.stdout == ""
     line = out.stderr.strip().splitlines()[-1]
