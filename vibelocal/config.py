@@ -187,6 +187,8 @@ def load_settings(
     """Merge defaults, config.toml, VIBELOCAL_* variables and flag overrides (None values are ignored)."""
     paths = paths or get_paths(environ)
     env = os.environ if environ is None else environ
+    if overrides and overrides.get("budget") is not None:
+        parse_budget(overrides["budget"])  # a --budget flag's error is about the flag, not a settings layer
     layers = [
         (str(paths.config_file), _read_toml(paths.config_file)),
         ("the environment", _read_env(env)),

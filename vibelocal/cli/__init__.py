@@ -7,7 +7,7 @@ import sys
 import typer
 
 from vibelocal import __version__
-from vibelocal.cli import chat, config_cmd, doctor, pull, solve, tutor
+from vibelocal.cli import chat, config_cmd, doctor, models_cmd, pull, solve, tutor
 from vibelocal.cli.output import report_error
 from vibelocal.errors import ExitCode, VibelocalError
 
@@ -39,7 +39,7 @@ def _root(
         chat.open_chat_app()
 
 
-for module in (pull, doctor, solve, chat, tutor, config_cmd):
+for module in (pull, models_cmd, doctor, solve, chat, tutor, config_cmd):
     module.register(app)
 
 

@@ -40,11 +40,30 @@ def add_path(session: Session, path: Path, name: str | None = None) -> Installed
     return add_local(path, session.registry(), name=name, on_bytes=_HashProgress(path.name, size))
 
 
+def add_ref(session: Session, ref: str | None) -> InstalledModel:
+    """`pull PATH` (or a local name): register the file, keeping the name it was added under."""
+    known = session.find_installed(ref)
+    path = session.resolve(ref).path
+    assert path is not None
+    return add_path(session, path, known.name if known is not None and known.sha256 else None)
+
+
 def _row(model: InstalledModel) -> str:
     return f"{model.label}\t{format_bytes(model.size_bytes, digits=2)}\tsha256 {model.sha256}\t{model.path}"
 
 
-def register(models_app: typer.Typer, make_session: object) -> None:
+def _models_group(app: typer.Typer) -> typer.Typer:
+    group = next((g.typer_instance for g in app.registered_groups if g.name == "models"), None)
+    assert group is not None, "cli/pull.py registers `models` first"
+    return group
+
+
+def register(app: typer.Typer) -> None:
+    """Add `add` and `verify` to the `models` group that cli/pull.py defines."""
+    from vibelocal.cli.pull import _session as make_session
+
+    models_app = _models_group(app)
+
     @models_app.command("add")
     def models_add(
         path: Path = typer.Argument(..., metavar="PATH.gguf", help="A GGUF file you already have."),
@@ -56,7 +75,7 @@ def register(models_app: typer.Typer, make_session: object) -> None:
 
         The file stays where it is; `models rm NAME` forgets it and never deletes it.
         """
-        model = add_path(make_session(), path, name)  # type: ignore[operator]
+        model = add_path(make_session(), path, name)
         typer.echo(f"added {_row(model)}")
 
     @models_app.command("verify")
@@ -69,7 +88,7 @@ def register(models_app: typer.Typer, make_session: object) -> None:
         """
         from vibelocal.models.local import verify
 
-        session: Session = make_session()  # type: ignore[operator]
+        session: Session = make_session()
         targets = _targets(session, ref)
         checks = verify(targets, on_bytes=None)
         for c in checks:

@@ -124,8 +124,10 @@ def pull_with_progress(session: Session, ref: str | None, *, yes: bool, quiet: b
     from vibelocal.models.download import DownloadCancelled
 
     parsed = session.resolve(ref)
-    if parsed.kind == "path":
-        return session.pull(ref)
+    if parsed.kind == "path":  # a file the user has: the same as `models add PATH`
+        from vibelocal.cli.models_cmd import add_ref
+
+        return add_ref(session, ref)
     quant, why = session.pull_quant(parsed)
     label, size = _describe(parsed, quant)
     if why and not quiet:
@@ -200,21 +202,12 @@ def register(app: typer.Typer) -> None:
         Interrupted downloads resume where they stopped.
         """
         session = _session()
-        if session.resolve(ref).kind == "path":  # a file the user has: the same as `models add PATH`
-            from vibelocal.cli.models_cmd import add_path
-
-            known = session.find_installed(ref)
-            model = add_path(
-                session, session.resolve(ref).path, known.name if known and known.sha256 else None
-            )  # type: ignore[arg-type]
-        else:
-            model = pull_with_progress(session, ref, yes=yes or not _is_tty(), quiet=quiet)
+        model = pull_with_progress(session, ref, yes=yes or not _is_tty(), quiet=quiet)
         state = "verified" if model.verified else f"local file, sha256 {model.sha256}"
         typer.echo(f"{_label(model)}\t{format_bytes(model.size_bytes, digits=2)}\t{state}\t{model.path}")
 
     models_app = typer.Typer(
-        help="List installed models; `models add PATH.gguf` registers your own, `models verify` re-hashes, `models rm REF` removes.",
-        invoke_without_command=True,
+        help="List installed models; `models add|verify|rm` manage them.", invoke_without_command=True
     )
 
     @models_app.callback()
@@ -248,8 +241,7 @@ def register(app: typer.Typer) -> None:
     @models_app.command("rm")
     def models_rm(
         ref: str = typer.Argument(
-            ...,
-            help="What to remove: an alias (all its quants), NAME:QUANT, a hub ref, a local name or path.",
+            ..., help="What to remove: an alias (all quants), NAME:QUANT, a hub ref, a local name."
         ),
         keep_file: bool = typer.Option(
             False, "--keep-file", help="Only forget it; leave the file in the cache."
@@ -268,9 +260,6 @@ def register(app: typer.Typer) -> None:
                 f"removed {_label(m)}\t{format_bytes(m.size_bytes, digits=2)}\t{'deleted' if deleted else 'kept'} {m.path}"
             )
 
-    from vibelocal.cli import models_cmd as local_models
-
-    local_models.register(models_app, _session)
     app.add_typer(models_app, name="models")
 
 

@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
     @app.command("solve")
     def solve(
         file: str | None = typer.Argument(
-            None, metavar="[FILE|-]", help="A problem in Markdown (LaTeX and code fine); - reads stdin."
+            None, metavar="FILE|-", help="A problem in Markdown (LaTeX and code fine); - reads stdin."
         ),
         prompt: str | None = options.PROMPT,
         kind: Kind | None = typer.Option(
