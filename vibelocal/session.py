@@ -119,11 +119,11 @@ class Session:
         spec = parsed.spec
         if spec is None:
             return None, None  # an unknown hub repo: its Q4_K_M file, or its only one
-        from vibelocal.placement.planner import make_plan
+        from vibelocal.placement.planner import headline, make_plan
 
         plan = make_plan(spec, self.hardware(), self.settings)
         if plan.fits:
-            return plan.quant, "chosen for this machine" + (f": {plan.reasons[0]}" if plan.reasons else "")
+            return plan.quant, headline(plan).split(": ", 1)[1]
         sizes = {q: f.size_bytes for q in spec.quants if (f := spec.quant_file(q))}
         smallest = min(sizes, key=sizes.__getitem__) if sizes else spec.default_quant
         why = plan.reasons[0] if plan.reasons else "not enough memory"

@@ -152,7 +152,9 @@ def test_kv_arithmetic_for_vibethinker(spec):
 
 def test_quant_fits_table(spec):
     rows = quant_fits(spec, hw("rtx3050_16gb"), Settings())
-    assert [r.quant for r in rows][:2] == ["Q8_0", "Q6_K"]
+    sizes = [r.size_bytes for r in rows]
+    assert sizes == sorted(sizes, reverse=True)  # size order, largest (best quality) first
+    assert [r.quant for r in rows if r.quant not in ("BF16", "F16")][:2] == ["Q8_0", "Q6_K"]
     assert {r.quant for r in rows} == set(spec.quants)
     by_quant = {r.quant: r for r in rows}
     assert by_quant["Q2_K"].fit in ("full_gpu", "partial_gpu")
@@ -191,3 +193,23 @@ def test_offloading_moves_bytes_from_host_to_device(smollm2_path):
     assert half_dev.kv_cache_bytes == cpu_host.kv_cache_bytes // 2 == half_host.kv_cache_bytes
     assert full_host.kv_cache_bytes == 0 and full_dev.kv_cache_bytes == cpu_host.kv_cache_bytes
     assert full_dev.weights_bytes == shape.n_layers * shape.layer_bytes + shape.output_head_bytes
+
+
+def test_the_headline_is_one_plain_sentence(spec):
+    from vibelocal.placement.planner import headline
+
+    plan = make_plan(spec, hw("rtx3050_16gb"), Settings())
+    line = headline(plan)
+    assert line.startswith(f"{plan.quant}: best fit for this machine (about ") and line.endswith(" tokens/s)")
+    assert "nothing fits" not in line and ";" not in line
+    assert "does not fit" in headline(make_plan(spec, hw("nothing_fits"), Settings()))
+
+
+def test_all_layers_on_the_gpu_never_says_the_rest_do_not_fit(spec):
+    plan = make_plan(spec, hw("rtx3050_16gb"), Settings())
+    assert plan.n_gpu_layers == plan.n_layers  # all layers, not the output head: the wording case
+    assert not any("the rest do not fit" in r for r in plan.reasons)
+    assert any(
+        r.startswith(f"all {plan.n_layers} layers on ") and "output head runs on the CPU" in r
+        for r in plan.reasons
+    )

@@ -8,6 +8,7 @@ import typer
 
 from vibelocal import __version__
 from vibelocal.cli import chat, config_cmd, doctor, models_cmd, pull, solve, tutor
+from vibelocal.cli.helpstyle import make_plain
 from vibelocal.cli.output import report_error
 from vibelocal.errors import ExitCode, VibelocalError
 
@@ -41,6 +42,7 @@ def _root(
 
 for module in (pull, models_cmd, doctor, solve, chat, tutor, config_cmd):
     module.register(app)
+make_plain(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the settings as JSON."),
         describe: bool = typer.Option(False, "--describe", help="Explain every setting."),
     ) -> None:
-        """Print the effective settings as valid TOML (defaults < config.toml < VIBELOCAL_* environment).
+        """Print the effective settings as valid TOML: defaults, then config.toml, then VIBELOCAL_* variables.
 
         `vibelocal config show > config.toml` writes a file every command reads back unchanged.
         """
@@ -86,15 +86,19 @@ def register(app: typer.Typer) -> None:
 
     @config_app.command("set")
     def set_cmd(
-        key: str = typer.Argument(..., help="A setting name, as `config show` lists them."),
-        value: str = typer.Argument(..., help="Its new value (true/false, a number, or text)."),
+        key: str = typer.Argument(..., metavar="KEY", help="A setting name, as `config show` lists them."),
+        value: str = typer.Argument(
+            ..., metavar="VALUE", help="Its new value (true/false, a number, or text)."
+        ),
     ) -> None:
         """Set one setting in config.toml, checked by the same rules every command applies."""
         stored = set_value(key, value)
         typer.echo(settings_line(key, stored))
 
     @config_app.command("unset")
-    def unset_cmd(key: str = typer.Argument(..., help="The setting to remove from config.toml.")) -> None:
+    def unset_cmd(
+        key: str = typer.Argument(..., metavar="KEY", help="The setting to remove from config.toml."),
+    ) -> None:
         """Remove one setting from config.toml, so its default (or VIBELOCAL_* variable) applies."""
         set_value(key, None)
         typer.echo(f"# {key} =   (unset)")

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from vibelocal.cli import options
 from vibelocal.cli.output import print_json
-from vibelocal.types import HardwareProfile, Plan
 from vibelocal.units import format_bytes
+
+if TYPE_CHECKING:  # pydantic stays off the `--help` path
+    from vibelocal.types import HardwareProfile, Plan
 
 SCHEMA_VERSION = 1
 
@@ -32,7 +34,7 @@ def build_report(
     from vibelocal.config import load_settings
     from vibelocal.models.store import hf_cache_dir
     from vibelocal.placement.build import reinstall_commands
-    from vibelocal.placement.planner import make_plan, plan_for_model, quant_fits
+    from vibelocal.placement.planner import headline, make_plan, plan_for_model, quant_fits
     from vibelocal.placement.probe import probe
     from vibelocal.placement.profile import load_profile
     from vibelocal.session import Session
@@ -77,6 +79,7 @@ def build_report(
             "path": str(installed.path) if installed is not None else None,
             "planned_from": source,
         },
+        "summary": headline(plan) if plan is not None else None,
         "plan": plan_json,
         "quants": quants,
         "reasons": plan.reasons if plan is not None else [],
@@ -119,9 +122,12 @@ def _plan_lines(report: dict[str, Any]) -> list[str]:
     lines = ["", f"Model    {m['ref']}, planned from {origin}"]
     if p is None:
         return lines
+    lines.insert(1, report["summary"])  # one plain sentence first; the details follow
     where = {
         "full_gpu": f"all on the GPU ({p['backend']})",
-        "partial_gpu": f"{p['n_gpu_layers']} of {p['n_layers']} layers on the GPU ({p['backend']})",
+        "partial_gpu": f"all {p['n_layers']} layers on the GPU ({p['backend']}), the output head on the CPU"
+        if p["n_gpu_layers"] >= p["n_layers"]
+        else f"{p['n_gpu_layers']} of {p['n_layers']} layers on the GPU ({p['backend']})",
         "cpu": "on the CPU",
         "wont_fit": "does NOT fit",
     }[p["fit"]]
@@ -170,6 +176,8 @@ def _quant_lines(quants: list[dict[str, Any]]) -> list[str]:
 
 def render(report: dict[str, Any]) -> str:
     """The human-readable doctor output."""
+    from vibelocal.types import HardwareProfile
+
     hw = HardwareProfile.model_validate(report["hardware"])
     lines = _hardware_lines(hw, report["models_dir"]) + _plan_lines(report) + _quant_lines(report["quants"])
     if report["warnings"]:

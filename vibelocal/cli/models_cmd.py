@@ -68,7 +68,11 @@ def register(app: typer.Typer) -> None:
     def models_add(
         path: Path = typer.Argument(..., metavar="PATH.gguf", help="A GGUF file you already have."),
         name: str | None = typer.Option(
-            None, "--name", "-n", help="What to call it (default: the catalog name, or the file name)."
+            None,
+            "--name",
+            "-n",
+            metavar="NAME",
+            help="What to call it (default: the catalog name, or the file name).",
         ),
     ) -> None:
         """Register a GGUF you already have: checked, hashed once (sha256), listed by `vibelocal models`.
@@ -80,7 +84,9 @@ def register(app: typer.Typer) -> None:
 
     @models_app.command("verify")
     def models_verify(
-        ref: str | None = typer.Argument(None, help="Which model (default: every registered model)."),
+        ref: str | None = typer.Argument(
+            None, metavar="REF", help="Which model (default: every registered model)."
+        ),
     ) -> None:
         """Re-hash installed model files against the sha256 recorded when they were verified or added.
 

@@ -17,6 +17,7 @@ BUDGET = typer.Option(
     None,
     "--budget",
     "-b",
+    metavar="BUDGET",
     help="Thinking budget per turn: off, low (2k), medium (8k), high (24k), unlimited, "
     "a token count (8000, 2k) or a time (90s, 2m).",
 )

@@ -183,14 +183,18 @@ def _session() -> Session:
     return Session(load_settings())
 
 
+_PULL_REF = typer.Argument(
+    None,
+    metavar="REF",
+    help="vibethinker-3b[:QUANT], OWNER/REPO:QUANT, OWNER/REPO/FILE.gguf, or a .gguf path. "
+    "Default: the `model` setting, at the quant the planner picks.",
+)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("pull")
     def pull_cmd(
-        ref: str | None = typer.Argument(
-            None,
-            help="vibethinker-3b[:QUANT], OWNER/REPO:QUANT, OWNER/REPO/FILE.gguf, or a .gguf path. "
-            "Default: the `model` setting, at the quant the planner picks.",
-        ),
+        ref: str | None = _PULL_REF,
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before downloading."),
         quiet: bool = typer.Option(
             False, "--quiet", "-q", help="No progress output (errors still go to stderr)."
@@ -241,7 +245,9 @@ def register(app: typer.Typer) -> None:
     @models_app.command("rm")
     def models_rm(
         ref: str = typer.Argument(
-            ..., help="What to remove: an alias (all quants), NAME:QUANT, a hub ref, a local name."
+            ...,
+            metavar="REF",
+            help="What to remove: an alias (all quants), NAME:QUANT, a hub ref, a local name.",
         ),
         keep_file: bool = typer.Option(
             False, "--keep-file", help="Only forget it; leave the file in the cache."

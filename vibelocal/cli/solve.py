@@ -9,16 +9,18 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from vibelocal.answers.extract import TurnRecord
 from vibelocal.cli import options
 from vibelocal.cli.output import print_json, report_error
-from vibelocal.engine.contract import ChatEngine
 from vibelocal.errors import ExitCode, NoAnswerError, UsageError, VibelocalError
-from vibelocal.types import ChatMessage, GenerationSettings, StreamEvent
+
+if TYPE_CHECKING:  # pydantic stays off the `--help` path
+    from vibelocal.answers.extract import TurnRecord
+    from vibelocal.engine.contract import ChatEngine
+    from vibelocal.types import ChatMessage, GenerationSettings, StreamEvent
 
 
 class Kind(str, Enum):
@@ -68,7 +70,7 @@ def register(app: typer.Typer) -> None:
         ),
         prompt: str | None = options.PROMPT,
         kind: Kind | None = typer.Option(
-            None, "--kind", help="Problem kind; guessed from the text when not given."
+            None, "--kind", metavar="KIND", help="math, code or other; guessed from the text when not given."
         ),
         hide_thinking: bool = typer.Option(
             False, "--hide-thinking", help="Show a one-line counter instead of the thinking."
@@ -86,21 +88,34 @@ def register(app: typer.Typer) -> None:
         budget: str | None = options.BUDGET,
         model: str | None = options.MODEL,
         temperature: float | None = typer.Option(
-            None, "--temperature", "-t", help="Sampling temperature (default: the model's, 0.6)."
+            None, "--temperature", "-t", metavar="T", help="Sampling temperature (default: the model's, 0.6)."
         ),
         seed: int | None = typer.Option(
-            None, "--seed", help="Random seed (default: a fresh one, reported in --json)."
+            None, "--seed", metavar="N", help="Random seed (default: a fresh one, reported in --json)."
         ),
         prefill_think: bool | None = options.PREFILL_THINK,
         votes: int = typer.Option(
-            1, "--votes", min=1, max=64, help="Sample K answers and keep the one most samples agree on."
+            1,
+            "--votes",
+            min=1,
+            max=64,
+            metavar="K",
+            help="Sample K answers and keep the one most samples agree on.",
         ),
         yes: bool = options.YES,
         ctx: int | None = typer.Option(
-            None, "--ctx", min=512, help="Context length in tokens (default: the planner's)."
+            None,
+            "--ctx",
+            min=512,
+            metavar="TOKENS",
+            help="Context length in tokens (default: the planner's).",
         ),
         answer_budget: int | None = typer.Option(
-            None, "--answer-budget", min=16, help="Most tokens the answer may take after thinking."
+            None,
+            "--answer-budget",
+            min=16,
+            metavar="TOKENS",
+            help="Most tokens the answer may take after thinking.",
         ),
     ) -> None:
         """Solve one problem: thinking streams to stderr, the answer goes to stdout.
@@ -238,6 +253,8 @@ def run_turn(
 
     control = TurnControl()
     renderer = StreamRenderer(render, time_budget_s=time_budget_s)
+    from vibelocal.answers.extract import TurnRecord
+
     record = TurnRecord()
     events = EventPump(engine.stream(messages, generation, control))
     interrupted = False
@@ -388,6 +405,8 @@ def run_votes(
         renderer = StreamRenderer(
             replace(render, answer=True, thinking_text=False, live_counter=False, summary=False)
         )
+        from vibelocal.types import StreamEvent
+
         renderer.handle(StreamEvent("answer", text=best.answer))
         renderer.finish()
     if any(r.stop_reason == "cancelled" for r in records):

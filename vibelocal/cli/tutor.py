@@ -62,13 +62,13 @@ def register(app: typer.Typer) -> None:
     @tutor_app.command(DEFAULT_COMMAND)
     def start(
         file: str | None = typer.Argument(None, metavar="[FILE]", help="The problem (Markdown; front matter `answer: ...` gives the key)."),
-        key: str | None = typer.Option(None, "--key", "-k", help="The answer key (beats the file's `answer:`); with --resume, sets or fixes it."),
+        key: str | None = typer.Option(None, "--key", "-k", metavar="ANSWER", help="The answer key (beats the file's `answer:`); with --resume, sets or fixes it."),
         resume: str | None = typer.Option(None, "--resume", "-r", metavar="[ID]", help="Resume a saved session (the newest unfinished one without ID)."),
         list_sessions: bool = typer.Option(False, "--list", "-l", help="List saved tutor sessions and exit."),
         as_json: bool = typer.Option(False, "--json", help="With --list: one JSON array."),
         model: str | None = options.MODEL,
-        budget: str | None = typer.Option(None, "--budget", "-b", help="Thinking budget for the private solve (off, low, 8000, 90s ...)."),
-        hint_budget: str = typer.Option("1k", "--hint-budget", help="Thinking budget for each hint."),
+        budget: str | None = typer.Option(None, "--budget", "-b", metavar="BUDGET", help="Thinking budget for the private solve (off, low, 8000, 90s ...)."),
+        hint_budget: str = typer.Option("1k", "--hint-budget", metavar="BUDGET", help="Thinking budget for each hint."),
         prefill_think: bool | None = options.PREFILL_THINK,
         prompt: str | None = options.PROMPT,
     ) -> None:  # fmt: skip
@@ -97,11 +97,11 @@ def register(app: typer.Typer) -> None:
 
     @tutor_app.command("check")
     def check_cmd(
-        answer: str | None = typer.Option(None, "--answer", "-a", help="The answer to check."),
-        key: str | None = typer.Option(None, "--key", "-k", help="The answer key."),
+        answer: str | None = typer.Option(None, "--answer", "-a", metavar="ANSWER", help="The answer to check."),
+        key: str | None = typer.Option(None, "--key", "-k", metavar="KEY", help="The answer key."),
         pairs: str | None = typer.Option(None, "--pairs", "-p", metavar="FILE|-", help="One `answer<TAB>key` per line (further columns ignored; blank and # lines skipped)."),
         as_json: bool = typer.Option(False, "--json", help="JSON out: one object per pair, one per line."),
-        timeout: float = typer.Option(5.0, "--timeout", min=0.01, help="Seconds allowed per pair."),
+        timeout: float = typer.Option(5.0, "--timeout", min=0.01, metavar="SECONDS", help="Seconds allowed per pair."),
     ) -> None:  # fmt: skip
         """Is an answer mathematically equivalent to the key? Exact: 0.5 = 1/2, but 3.14 is not pi.
 
