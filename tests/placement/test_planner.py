@@ -94,7 +94,9 @@ def test_nothing_fits_says_so_with_numbers(spec):
 def test_cpu_only_build_with_an_nvidia_gpu_gives_reinstall_advice(spec):
     plan = make_plan(spec, hw("nvidia_cpu_build"), Settings())
     advice = [w for w in plan.warnings if "RTX 4060" in w]
-    assert advice and "packaging/reinstall-backend.sh cuda" in advice[0] and "-DGGML_CUDA=on" in advice[0]
+    assert (
+        advice and "vibelocal doctor --reinstall-backend cuda" in advice[0] and "-DGGML_CUDA=on" in advice[0]
+    )
     assert "no GPU this llama.cpp build can use" in " ".join(plan.reasons)
 
 

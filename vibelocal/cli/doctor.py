@@ -199,8 +199,21 @@ def register(app: typer.Typer) -> None:
         ),
         model: str | None = options.MODEL,
         ctx: int | None = typer.Option(None, "--ctx", metavar="N", help="Wanted context length in tokens."),
+        backend: str | None = typer.Option(
+            None,
+            "--reinstall-backend",
+            metavar="BACKEND",
+            help="Rebuild llama-cpp-python with cpu, cuda, metal or vulkan in the environment vibelocal runs in.",
+        ),
+        dry_run: bool = typer.Option(
+            False, "--dry-run", help="With --reinstall-backend: print the command only."
+        ),
     ) -> None:
         """Show this machine, the plan for the model (quant, GPU layers, context, threads) and why."""
+        if backend is not None:
+            from vibelocal.cli.backend import reinstall_backend
+
+            raise typer.Exit(reinstall_backend(backend, dry_run=dry_run))
         report = build_report(hardware=hardware, model=model, ctx=ctx)
         if as_json:
             print_json(report)
