@@ -81,7 +81,8 @@ class Session:
         if parsed.kind == "path":
             from vibelocal.models.store import model_from_path
 
-            return model_from_path(parsed.path)  # type: ignore[arg-type]
+            checked = model_from_path(parsed.path)  # type: ignore[arg-type]
+            return self.registry().find(parsed) or checked  # added with `models add`: named and hashed
         # No quant named: any installed quant of that model (the registry prefers the manifest default).
         return self.registry().find(parsed, quant=parsed.quant or self.settings.quant)
 

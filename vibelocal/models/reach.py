@@ -59,3 +59,14 @@ def probe(endpoint: str, timeout_s: float = 3.0) -> str | None:
         return f"cannot resolve {host} (offline?)"
     except OSError as exc:
         return f"cannot connect to {host_of(endpoint)} ({exc.strerror or type(exc).__name__})"
+
+
+def hub_problem(offline_setting: bool = False, timeout_s: float = 3.0) -> str | None:
+    """Why a download cannot start now (offline mode, or the hub does not answer), in words for any front end."""
+    from vibelocal.models.download import hub_endpoint, is_offline
+
+    if is_offline(offline_setting):
+        return "offline mode is on (HF_HUB_OFFLINE or the offline setting)"
+    endpoint = hub_endpoint()
+    why = probe(endpoint, timeout_s=timeout_s)
+    return f"{why}: offline, or {host_of(endpoint)} is unreachable" if why else None
