@@ -138,3 +138,20 @@ async def test_the_settings_model_picker_offers_a_gguf_file_the_user_added(own_g
     assert (found.path, found.sha256, found.name) == (added.path, added.sha256, "mine") and label.startswith(
         "mine"
     )
+
+
+async def test_the_screenshot_command_saves_into_a_folder_that_exists_and_says_where(
+    make_session, tmp_path, monkeypatch
+):
+    from vibelocal.tui.app import screenshot_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home-without-downloads"))
+    app = VibelocalApp(make_session())
+    folder = screenshot_dir(app.session.paths.data_dir)
+    assert folder == app.session.paths.data_dir / "screenshots"
+    async with app.run_test(size=SIZE) as pilot:
+        app.action_screenshot()
+        await wait_for(pilot, lambda: folder.is_dir() and any(folder.glob("*.svg")))
+        await wait_for(pilot, lambda: any(str(folder) in str(n.message) for n in app._notifications))
+    (shot,) = folder.glob("*.svg")
+    assert shot.read_text(encoding="utf-8").lstrip().startswith("<svg")

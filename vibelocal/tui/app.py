@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from textual.app import App, SystemCommand
@@ -37,6 +38,12 @@ class VibelocalApp(App[None]):
 
     def get_default_screen(self) -> Screen:
         return ChatScreen()
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """The palette's Screenshot: an SVG saved into a folder that exists; the notice says where."""
+        folder = Path(path) if path else screenshot_dir(self.session.paths.data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.deliver_screenshot(filename, str(folder))
 
     @property
     def chat(self) -> ChatScreen:
@@ -131,3 +138,9 @@ class VibelocalApp(App[None]):
             self.chat.abandon_turn()
         if self._owns_history:
             self.history.close()
+
+
+def screenshot_dir(data_dir: Path) -> Path:
+    """~/Downloads when it exists (Textual's choice, which fails when it does not), else the data dir's folder."""
+    downloads = Path.home() / "Downloads"
+    return downloads if downloads.is_dir() else data_dir / "screenshots"
