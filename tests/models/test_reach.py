@@ -10,7 +10,7 @@ from clirun import vibelocal
 from hubserver import manifest, write_manifest
 
 from vibelocal.errors import ExitCode
-from vibelocal.models.reach import host_of, is_unreachable, offline_error, probe
+from vibelocal.models.reach import bounded_probe, host_of, is_unreachable, offline_error, probe
 from vibelocal.models.transfer import http_library
 
 
@@ -85,3 +85,22 @@ def test_the_cli_says_offline_in_one_short_line_with_exit_4(smol_catalog, comman
     assert line.startswith("error: offline") and len(line) <= 160, line
     assert "--model PATH.gguf" in line
     assert "retrying" not in out.stderr  # classified at the first failure, not after five retries
+
+
+def test_a_probe_that_hangs_is_cut_short_and_counts_as_unreachable(monkeypatch):
+    import threading
+
+    from vibelocal.models import reach
+
+    release = threading.Event()
+
+    def stuck_lookup(endpoint, timeout_s):  # a name lookup that never returns (no network, no resolver)
+        release.wait(30)
+        return None
+
+    monkeypatch.setattr(reach, "probe", stuck_lookup)
+    try:
+        why = bounded_probe("https://huggingface.co", timeout_s=0.2)
+        assert why == "no answer from huggingface.co within 1 s"  # the stuck lookup would have said None
+    finally:
+        release.set()

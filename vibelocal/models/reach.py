@@ -68,5 +68,19 @@ def hub_problem(offline_setting: bool = False, timeout_s: float = 3.0) -> str | 
     if is_offline(offline_setting):
         return "offline mode is on (HF_HUB_OFFLINE or the offline setting)"
     endpoint = hub_endpoint()
-    why = probe(endpoint, timeout_s=timeout_s)
+    why = bounded_probe(endpoint, timeout_s)
     return f"{why}: offline, or {host_of(endpoint)} is unreachable" if why else None
+
+
+def bounded_probe(endpoint: str, timeout_s: float = 3.0) -> str | None:
+    """`probe` with a hard limit: a name lookup has no timeout of its own and can hang for long without network,
+    so the probe runs in a daemon thread and a silent one counts as unreachable."""
+    import threading
+
+    result: list[str | None] = []
+    worker = threading.Thread(target=lambda: result.append(probe(endpoint, timeout_s)), daemon=True)
+    worker.start()
+    worker.join(timeout_s + 1.0)
+    if not result:
+        return f"no answer from {host_of(endpoint)} within {timeout_s + 1.0:.0f} s"
+    return result[0]
