@@ -77,3 +77,13 @@ def tiny_qwen2_path(qwen2_vocab_path) -> Path:
     finally:
         sys.path.pop(0)
     return cached_tiny_qwen2(qwen2_vocab_path, ROOT / ".cache" / "test-assets")
+
+
+@pytest.fixture
+def own_gguf(smollm2_path: Path, tmp_path: Path) -> Path:
+    """A GGUF "the user already has": a private copy of the SmolLM2 file, free to corrupt or delete."""
+    import shutil
+
+    copy = tmp_path / "my-model.Q4_1.gguf"
+    shutil.copyfile(smollm2_path, copy)
+    return copy

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vibelocal.errors import ConfigError, UsageError
 from vibelocal.files import read_capped
@@ -179,6 +179,19 @@ class Settings(BaseModel):
     api_key: str | None = Field(default=None, max_length=4096, repr=False)
     """Bearer key sent to the `backend` server (and required by `vibelocal serve` on a non-loopback address)."""
 
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget_parses(cls, value: Any) -> Any:
+        """A budget in config.toml or VIBELOCAL_BUDGET is checked here, so its error names the file and key."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str):
+            try:
+                parse_budget(value)
+            except UsageError as exc:
+                raise ValueError(exc.message.removeprefix("invalid budget ")) from None
+        return value
+
 
 MAX_CONFIG_BYTES = 1_000_000
 """config.toml is a few hundred bytes; a larger file (or a FIFO, a device) is refused before it is read."""
@@ -213,7 +226,8 @@ def _read_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
 def _describe(exc: ValidationError, source: str) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "?"
-    return f"invalid setting {where!r} in {source}: {first.get('msg', 'invalid value')}"
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    return f"invalid setting {where!r} in {source}: {msg}"
 
 
 def load_settings(
@@ -225,6 +239,8 @@ def load_settings(
     """Merge defaults, config.toml, VIBELOCAL_* variables and flag overrides (None values are ignored)."""
     paths = paths or get_paths(environ)
     env = os.environ if environ is None else environ
+    if overrides and overrides.get("budget") is not None:
+        parse_budget(overrides["budget"])  # a --budget flag's error is about the flag, not a settings layer
     layers = [
         (str(paths.config_file), _read_toml(paths.config_file)),
         ("the environment", _read_env(env)),
@@ -240,12 +256,12 @@ def load_settings(
     return Settings.model_validate(merged)
 
 
-def save_settings(changes: dict[str, Any], *, paths: Paths | None = None) -> Path:
-    """Write `changes` into config.toml, keeping keys already there. Returns the file."""
+def save_settings(changes: dict[str, Any], *, paths: Paths | None = None, drop: str | None = None) -> Path:
+    """Write `changes` into config.toml, keeping keys already there (but `drop`). Returns the file."""
     import tomli_w
 
     paths = paths or get_paths()
-    current = _read_toml(paths.config_file)
+    current = {k: v for k, v in _read_toml(paths.config_file).items() if k != drop}
     current.update(changes)
     current = {k: v for k, v in current.items() if v is not None}
     Settings.model_validate(current)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from vibelocal.config import BudgetSpec, Settings, parse_budget
 from vibelocal.engine.contract import ChatEngine
 from vibelocal.engine.control import TurnControl
-from vibelocal.errors import EngineBusyError, ModelUnavailableError
+from vibelocal.errors import EngineBusyError, ModelUnavailableError, UnknownModelError
 from vibelocal.models.catalog import Catalog, ModelRef, parse_ref
 from vibelocal.paths import Paths, get_paths
 from vibelocal.types import (
@@ -64,7 +64,14 @@ class Session:
     # ------------------------------------------------------------------ models
 
     def resolve(self, ref: str | None = None) -> ModelRef:
-        return parse_ref(ref or self.settings.model, self.catalog)
+        """What `ref` names: a catalog alias, a hub ref, a path, or the name of a GGUF added with `models add`."""
+        try:
+            return parse_ref(ref or self.settings.model, self.catalog)
+        except UnknownModelError:
+            local = self.registry().find_local(ref or self.settings.model)
+            if local is None:
+                raise
+            return ModelRef(raw=ref or self.settings.model, kind="path", path=local.path)
 
     def registry(self) -> Registry:
         from vibelocal.models.store import Registry
@@ -80,7 +87,8 @@ class Session:
         if parsed.kind == "path":
             from vibelocal.models.store import model_from_path
 
-            return model_from_path(parsed.path)  # type: ignore[arg-type]
+            checked = model_from_path(parsed.path)  # type: ignore[arg-type]
+            return self.registry().find(parsed) or checked  # added with `models add`: named and hashed
         # No quant named: any installed quant of that model (the registry prefers the manifest default).
         return self.registry().find(parsed, quant=parsed.quant or self.settings.quant)
 
@@ -118,11 +126,11 @@ class Session:
         spec = parsed.spec
         if spec is None:
             return None, None  # an unknown hub repo: its Q4_K_M file, or its only one
-        from vibelocal.placement.planner import make_plan
+        from vibelocal.placement.planner import headline, make_plan
 
         plan = make_plan(spec, self.hardware(), self.settings)
         if plan.fits:
-            return plan.quant, "chosen for this machine" + (f": {plan.reasons[0]}" if plan.reasons else "")
+            return plan.quant, headline(plan).split(": ", 1)[1]
         sizes = {q: f.size_bytes for q in spec.quants if (f := spec.quant_file(q))}
         smallest = min(sizes, key=sizes.__getitem__) if sizes else spec.default_quant
         why = plan.reasons[0] if plan.reasons else "not enough memory"

@@ -71,9 +71,9 @@ def test_every_profile(profile):
 def test_human_output_shows_reinstall_advice_for_an_unusable_gpu():
     out = doctor("--hardware", str(PROFILES / "nvidia_cpu_build.json")).stdout
     assert "NOT usable by this build" in out
-    assert "packaging/reinstall-backend.sh cuda" in out
+    assert "vibelocal doctor --reinstall-backend cuda" in out
     data = json.loads(doctor("--json", "--hardware", str(PROFILES / "nvidia_cpu_build.json")).stdout)
-    assert data["reinstall"]["cuda"][0] == "packaging/reinstall-backend.sh cuda"
+    assert data["reinstall"]["cuda"][0] == "vibelocal doctor --reinstall-backend cuda"
 
 
 def test_model_file_and_ctx(smollm2_path):

@@ -48,7 +48,7 @@ def test_config_show_describe_explains_settings():
     out = run("config", "show", "--describe")
     assert out.returncode == 0
     assert "# Reasoning budget per turn" in out.stdout
-    assert "budget = 'medium'" in out.stdout
+    assert 'budget = "medium"' in out.stdout
 
 
 def test_bad_config_is_one_line_and_exit_2():

@@ -33,6 +33,7 @@ MODEL_KEYS = {
     "revision",
     "verified",
     "verified_at",
+    "local",
 }
 
 
@@ -133,8 +134,8 @@ def test_pull_of_a_corrupt_file_fails_and_lists_nothing(hub):
     [
         (["pull", "no-such-model"], {}, "known models: smol-test, vibethinker-3b"),
         (["pull", f"{REPO}/missing.Q4_1.gguf"], {}, f"missing.Q4_1.gguf not found in {REPO} (HTTP 404)"),
-        (["pull", "smol-test"], {"VIBELOCAL_OFFLINE": "1"}, "offline, and test-org/smol-GGUF/"),
-        (["pull", "smol-test"], {"HF_HUB_OFFLINE": "1"}, "offline, and test-org/smol-GGUF/"),
+        (["pull", "smol-test"], {"VIBELOCAL_OFFLINE": "1"}, "offline, and SmolLM2-135M-Instruct"),
+        (["pull", "smol-test"], {"HF_HUB_OFFLINE": "1"}, "offline, and SmolLM2-135M-Instruct"),
     ],
 )
 def test_pull_errors_are_one_line_with_exit_4(hub, args, env, fragment):
@@ -153,7 +154,7 @@ def test_pull_of_a_gated_file_explains_hf_token(hub):
 def test_pull_of_a_path_checks_the_gguf(hub, smollm2_path, tmp_path):
     out = cli("pull", str(smollm2_path))
     assert out.returncode == 0, out.stderr
-    assert "not verified (a local file)" in out.stdout
+    assert "local file, sha256 " in out.stdout
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a model at all, just text" * 10)
     out = cli("pull", str(bad))

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 import vibelocal.cli.tutor as tutor_cli
 from vibelocal.cli import app
 from vibelocal.engine.scripted import Script, ScriptedEngine
+from vibelocal.errors import NoAnswerError
 from vibelocal.session import Session
 from vibelocal.tutor.lesson import TUTOR_SYSTEM
 from vibelocal.tutor.store import TutorStore
@@ -160,7 +161,7 @@ def test_interactive_session_hides_the_work_checks_hints_and_saves(tmp_path, scr
     before_solution = out.split("Worked solution")[0]
     assert "42" not in before_solution and "boxed" not in before_solution
     assert "Not yet." in out and "Hint 1 (what to notice): Count the eggs" in out
-    assert "Correct! (2 attempts, 1 hints)" in out
+    assert "Correct! (2 attempts, 1 hint)" in out
     assert "\\boxed{42}" in out.split("Worked solution")[1]
     assert "not checked by a person" not in out
     record = TutorStore(scripted_paths()).list()[0]
@@ -213,3 +214,151 @@ def test_model_not_installed_is_exit_4_and_leaves_no_session(tmp_path):
     assert out.returncode == 4, out.stderr
     assert "not installed" in out.stderr and "Traceback" not in out.stderr
     assert TutorStore(scripted_paths()).list() == []
+
+
+# --------------------------------------------------------------------------- sessions: rm, resume --key, answers first
+
+
+def _run_tutor(smollm2_path, engine, read_line, **kw):
+    from vibelocal.config import load_settings
+
+    settings = load_settings({"model": str(smollm2_path)})
+    session = Session(settings, engine_loader=lambda m, p, s: engine)
+    original = tutor_cli.make_session
+    tutor_cli.make_session = lambda _settings: session
+    try:
+        tutor_cli.run_session(settings, kw.pop("file", None), hint_budget="1k", read_line=read_line, **kw)
+    finally:
+        tutor_cli.make_session = original
+
+
+def test_with_a_key_answers_are_judged_while_the_private_solve_still_runs(tmp_path, smollm2_path, capsys):
+    import threading
+
+    release = threading.Event()
+    seen_unsolved = []
+
+    def scripter(messages):
+        if messages[0].content == TUTOR_SYSTEM:
+            return Script(answer="Count the eggs in one row first.")
+        assert release.wait(30), "the test never released the private solve"
+        return Script(thinking=THINKING, answer=SOLUTION)
+
+    engine = ScriptedEngine(scripter)
+    replies = iter(["41", "42", "hint", "quit"])
+
+    def read_line(_prompt):
+        reply = next(replies)
+        if reply == "hint":  # two answers judged, and the model has not been allowed to finish
+            seen_unsolved.append(TutorStore(scripted_paths()).list()[0].solution is None)
+            release.set()
+        return reply
+
+    problem = tmp_path / "eggs.md"
+    problem.write_text("A box holds 6 rows of 7 eggs. How many eggs?\n", encoding="utf-8")
+    _run_tutor(smollm2_path, engine, read_line, file=str(problem), key="42", resume=None)
+    out = capsys.readouterr()
+    assert seen_unsolved == [True]
+    assert "Not yet." in out.out and "Correct! (2 attempts, 0 hints)" in out.out
+    assert "solving it privately in the background" in out.err
+    assert "Hint 1 (what to notice): Count the eggs in one row first." in out.out
+    record = TutorStore(scripted_paths()).list()[0]
+    assert record.outcome == "solved" and record.solution == SOLUTION and record.key_source == "flag"
+
+
+def test_hints_wait_for_the_background_solve_and_say_so(tmp_path, smollm2_path, capsys):
+    import threading
+
+    release = threading.Event()
+
+    def scripter(messages):
+        if messages[0].content == TUTOR_SYSTEM:
+            return Script(answer="Think about rows.")
+        release.wait(30)
+        return Script(thinking=THINKING, answer=SOLUTION)
+
+    def read_line(_prompt, replies=iter(["hint", "quit"])):
+        reply = next(replies)
+        if reply == "hint":
+            threading.Timer(0.2, release.set).start()
+        return reply
+
+    _run_tutor(
+        smollm2_path,
+        ScriptedEngine(scripter),
+        read_line,
+        prompt="6 rows of 7 eggs: how many?",
+        key="42",
+        resume=None,
+    )
+    out = capsys.readouterr()
+    assert "The hint needs the model's private solution; waiting for it" in out.err
+    assert "Hint 1 (what to notice): Think about rows." in out.out
+
+
+def test_resume_with_a_key_sets_it_and_judges_earlier_attempts_again(tmp_path, scripted):
+    problem = tmp_path / "eggs.md"
+    problem.write_text("A box holds 6 rows of 7 eggs. How many eggs?\n", encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(app, ["tutor", str(problem)], input="40\n").exit_code == 0  # the model's key: 42
+    record = TutorStore(scripted_paths()).list()[0]
+    assert record.key_source == "model" and record.attempts[0].correct is False
+    fixed = runner.invoke(app, ["tutor", "--resume", record.id, "--key", "40"], input="quit\n")
+    assert fixed.exit_code == 0, fixed.output
+    assert "(earlier attempt) 40: correct" in fixed.stdout and "not checked by a person" not in fixed.stdout
+    again = TutorStore(scripted_paths()).load(record.id)
+    assert (again.key, again.key_source, again.outcome) == ("40", "flag", "solved")
+
+
+def test_tutor_rm_by_id_and_all_unsolved(tmp_path, scripted):
+    problem = tmp_path / "eggs.md"
+    problem.write_text(PROBLEM_FILE, encoding="utf-8")
+    runner = CliRunner()
+    for answers in ("42\nquit\n", "1\n", "2\n"):
+        assert runner.invoke(app, ["tutor", str(problem)], input=answers).exit_code == 0
+    records = TutorStore(scripted_paths()).list()
+    assert sorted(r.outcome for r in records) == ["solved", "unsolved", "unsolved"]
+    unsolved = [r.id for r in records if r.outcome == "unsolved"]
+    one = runner.invoke(app, ["tutor", "rm", unsolved[0]])
+    assert one.exit_code == 0 and one.stdout.startswith(f"removed {unsolved[0]}")
+    rest = runner.invoke(app, ["tutor", "rm", "--all-unsolved"])
+    assert rest.exit_code == 0 and unsolved[1] in rest.stdout
+    assert [r.outcome for r in TutorStore(scripted_paths()).list()] == ["solved"]
+
+
+def test_tutor_rm_of_an_unknown_id_deletes_nothing_and_exits_3(tmp_path, scripted):
+    problem = tmp_path / "eggs.md"
+    problem.write_text(PROBLEM_FILE, encoding="utf-8")
+    assert CliRunner().invoke(app, ["tutor", str(problem)], input="1\n").exit_code == 0
+    kept = TutorStore(scripted_paths()).list()[0].id
+    out = run("tutor", "rm", kept, "20240101-000000-abcd")
+    assert out.returncode == 3 and "no saved tutor session" in out.stderr
+    assert [r.id for r in TutorStore(scripted_paths()).list()] == [kept]
+    assert run("tutor", "rm").returncode == 2
+
+
+def test_tutor_takes_an_inline_problem(scripted):
+    result = CliRunner().invoke(
+        app, ["tutor", "-p", "A box holds 6 rows of 7 eggs. How many?"], input="42\nquit\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "Problem:\nA box holds 6 rows of 7 eggs. How many?" in result.stdout and "Correct!" in result.stdout
+    )
+    assert TutorStore(scripted_paths()).list()[0].source == "-p"
+
+
+def test_a_keyless_session_is_not_what_a_bare_resume_picks(tmp_path, monkeypatch, smollm2_path):
+    engine = ScriptedEngine(Script(thinking=THINKING, answer="I am not sure."))
+
+    def make(settings):
+        return Session(
+            settings.model_copy(update={"model": str(smollm2_path)}), engine_loader=lambda m, p, s: engine
+        )
+
+    monkeypatch.setattr(tutor_cli, "make_session", make)
+    result = CliRunner().invoke(app, ["tutor", "-p", "What is 6 times 7?"], input="")
+    assert isinstance(result.exception, NoAnswerError)  # exit 6 once main() maps it
+    record = TutorStore(scripted_paths()).list()[0]  # the student saw it: kept, to be given a key
+    assert record.key is None and TutorStore(scripted_paths()).latest_unfinished() is None
+    assert f"vibelocal tutor --resume {record.id} --key ANSWER" in (result.exception.hint or "")

@@ -263,7 +263,7 @@ def test_unreachable_hub_is_a_clear_error(monkeypatch, catalog):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
     with pytest.raises(HubUnreachable) as err:
         do_pull("smol-test", catalog)
-    assert "http://127.0.0.1:9" in err.value.message
+    assert "127.0.0.1:9" in err.value.message and "offline" in err.value.message
 
 
 # --------------------------------------------------------------------------- interruption
@@ -320,7 +320,7 @@ def test_offline_without_the_file_is_a_clear_error_and_touches_no_network(hub, c
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelUnavailableError) as err:
         do_pull("smol-test", catalog, offline=how == "setting")
-    assert err.value.message.startswith("offline, and test-org/smol-GGUF/")
+    assert err.value.message.startswith("offline, and SmolLM2-135M-Instruct")
     assert hub.counters.requests == []
 
 

@@ -60,8 +60,10 @@ def test_add_list_and_atomic_file(registry, tmp_path):
     assert len(registry.list()) == 1
 
 
-def test_only_verified_models_are_added(registry, tmp_path):
-    m = fake_model(tmp_path, "vibethinker-3b", "Q4_K_M").model_copy(update={"verified": False})
+def test_only_verified_or_hashed_models_are_added(registry, tmp_path):
+    m = fake_model(tmp_path, "vibethinker-3b", "Q4_K_M").model_copy(
+        update={"verified": False, "sha256": None}
+    )
     with pytest.raises(ValueError):
         registry.add(m)
 

@@ -21,7 +21,7 @@ def test_cpu_features_from_system_info():
 
 def test_reinstall_commands_name_the_backend():
     cuda = reinstall_commands("cuda")
-    assert cuda[0] == "packaging/reinstall-backend.sh cuda"
+    assert cuda[0] == "vibelocal doctor --reinstall-backend cuda"
     assert 'CMAKE_ARGS="-DGGML_CUDA=on"' in cuda[1] and "llama-cpp-python==" in cuda[1]
     assert "-DGGML_METAL=on" in reinstall_commands("metal")[1]
     assert reinstall_commands("other") == []
@@ -33,3 +33,21 @@ def test_the_rebuild_advice_names_the_pinned_version():
     assert f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}" in deps
     script = (ROOT / "packaging" / "reinstall-backend.sh").read_text(encoding="utf-8")
     assert f"LLAMA_CPP_VERSION={LLAMA_CPP_PYTHON_VERSION}\n" in script
+
+
+def test_reinstall_argv_targets_the_running_environment():
+    import sys
+
+    from vibelocal.placement.build import cmake_args, reinstall_argv
+
+    pin = f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}"
+    assert reinstall_argv("cuda", have_pip=True) == [
+        sys.executable, "-m", "pip", "install", "--force-reinstall", "--no-deps", "--no-cache-dir", pin,
+    ]  # fmt: skip
+    uv = reinstall_argv("vulkan", python="/opt/tool/bin/python", have_pip=False)
+    assert uv[:5] == ["uv", "pip", "install", "--python", "/opt/tool/bin/python"] and uv[-1] == pin
+    assert (cmake_args("cpu", platform="darwin"), cmake_args("cpu", platform="linux")) == (
+        "-DGGML_METAL=off",
+        "",
+    )
+    assert cmake_args("vulkan") == "-DGGML_VULKAN=on"

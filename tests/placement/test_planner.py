@@ -94,7 +94,9 @@ def test_nothing_fits_says_so_with_numbers(spec):
 def test_cpu_only_build_with_an_nvidia_gpu_gives_reinstall_advice(spec):
     plan = make_plan(spec, hw("nvidia_cpu_build"), Settings())
     advice = [w for w in plan.warnings if "RTX 4060" in w]
-    assert advice and "packaging/reinstall-backend.sh cuda" in advice[0] and "-DGGML_CUDA=on" in advice[0]
+    assert (
+        advice and "vibelocal doctor --reinstall-backend cuda" in advice[0] and "-DGGML_CUDA=on" in advice[0]
+    )
     assert "no GPU this llama.cpp build can use" in " ".join(plan.reasons)
 
 
@@ -152,7 +154,9 @@ def test_kv_arithmetic_for_vibethinker(spec):
 
 def test_quant_fits_table(spec):
     rows = quant_fits(spec, hw("rtx3050_16gb"), Settings())
-    assert [r.quant for r in rows][:2] == ["Q8_0", "Q6_K"]
+    sizes = [r.size_bytes for r in rows]
+    assert sizes == sorted(sizes, reverse=True)  # size order, largest (best quality) first
+    assert [r.quant for r in rows if r.quant not in ("BF16", "F16")][:2] == ["Q8_0", "Q6_K"]
     assert {r.quant for r in rows} == set(spec.quants)
     by_quant = {r.quant: r for r in rows}
     assert by_quant["Q2_K"].fit in ("full_gpu", "partial_gpu")
@@ -208,3 +212,23 @@ def test_threads_within_the_cpus_are_kept_as_set(spec):
     machine = hw("rtx4060_32gb")
     plan = make_plan(spec, machine, Settings(threads=2))
     assert plan.n_threads == 2 and "2 threads, as set" in plan.reasons
+
+
+def test_the_headline_is_one_plain_sentence(spec):
+    from vibelocal.placement.planner import headline
+
+    plan = make_plan(spec, hw("rtx3050_16gb"), Settings())
+    line = headline(plan)
+    assert line.startswith(f"{plan.quant}: best fit for this machine (about ") and line.endswith(" tokens/s)")
+    assert "nothing fits" not in line and ";" not in line
+    assert "does not fit" in headline(make_plan(spec, hw("nothing_fits"), Settings()))
+
+
+def test_all_layers_on_the_gpu_never_says_the_rest_do_not_fit(spec):
+    plan = make_plan(spec, hw("rtx3050_16gb"), Settings())
+    assert plan.n_gpu_layers == plan.n_layers  # all layers, not the output head: the wording case
+    assert not any("the rest do not fit" in r for r in plan.reasons)
+    assert any(
+        r.startswith(f"all {plan.n_layers} layers on ") and "output head runs on the CPU" in r
+        for r in plan.reasons
+    )

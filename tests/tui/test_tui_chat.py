@@ -300,3 +300,47 @@ async def test_a_bare_close_tag_moves_the_answer_so_far_into_the_thinking(make_s
         assert reply.panel.display and reply.panel.text == reasoning
         stored = app.history.messages(1)[-1]
         assert (stored.thinking, stored.content) == (reasoning, "The answer is **42**.")
+
+
+# --------------------------------------------------------------------------- habits: /budget, the sidebar key
+
+
+async def test_a_budget_prefix_applies_to_that_message_only(make_session):
+    app = VibelocalApp(make_session())
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "/budget 4k What is 6*7?")
+        await wait_idle(pilot, app)
+        await send(pilot, "and 7*8?")
+        await wait_idle(pilot, app)
+        stored = app.history.messages(app.chat.conversation_id)
+    first, second = [msg for msg in stored if msg.role == "assistant"]
+    assert (first.record["budget"]["label"], first.record["budget"]["thinking_tokens"]) == ("4k", 4096)
+    assert second.record["budget"]["label"] == "medium"
+    user = [msg.content for msg in stored if msg.role == "user"]
+    assert user == ["What is 6*7?", "and 7*8?"]  # the prefix is not part of the message
+
+
+async def test_a_bad_budget_prefix_is_refused_and_the_text_kept(make_session):
+    app = VibelocalApp(make_session())
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "/budget lots hi")
+        assert "lots" in app.chat.query_one(PromptInput).text
+        assert app.history.conversations() == []
+
+
+async def test_f9_hides_and_shows_the_sidebar_and_narrow_screens_start_without_it(make_session):
+    app = VibelocalApp(make_session())
+    async with app.run_test(size=SIZE) as pilot:
+        sidebar = app.chat.query_one("#sidebar")
+        assert sidebar.display
+        await pilot.press("f9")
+        assert not sidebar.display
+        await pilot.press("f9")
+        assert sidebar.display
+    narrow = VibelocalApp(make_session())
+    async with narrow.run_test(size=(90, 30)) as pilot:
+        await pilot.pause()
+        sidebar = narrow.chat.query_one("#sidebar")
+        assert not sidebar.display
+        await pilot.press("f9")
+        assert sidebar.display

@@ -9,7 +9,8 @@ from collections.abc import Callable
 import typer
 
 from vibelocal import __version__
-from vibelocal.cli import bench, chat, config_cmd, doctor, pull, serve, solve, tutor
+from vibelocal.cli import bench, chat, config_cmd, doctor, models_cmd, pull, serve, solve, tutor
+from vibelocal.cli.helpstyle import make_plain
 from vibelocal.cli.output import ReaderGone, finish_stdout, guard_streams, report_error
 from vibelocal.errors import ExitCode, UsageError, VibelocalError
 
@@ -41,8 +42,9 @@ def _root(
         chat.open_chat_app()
 
 
-for module in (pull, doctor, solve, chat, tutor, config_cmd, bench, serve):
+for module in (pull, models_cmd, doctor, solve, chat, tutor, config_cmd, bench, serve):
     module.register(app)
+make_plain(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from vibelocal.cli import options
 from vibelocal.cli.output import escape_controls, print_json
-from vibelocal.types import HardwareProfile, Plan
 from vibelocal.units import format_bytes
+
+if TYPE_CHECKING:  # pydantic stays off the `--help` path
+    from vibelocal.types import HardwareProfile, Plan
 
 SCHEMA_VERSION = 1
 
@@ -32,7 +34,7 @@ def build_report(
     from vibelocal.config import load_settings
     from vibelocal.models.store import hf_cache_dir
     from vibelocal.placement.build import reinstall_commands
-    from vibelocal.placement.planner import make_plan, plan_for_model, quant_fits
+    from vibelocal.placement.planner import headline, make_plan, plan_for_model, quant_fits
     from vibelocal.placement.probe import probe
     from vibelocal.placement.profile import load_profile
     from vibelocal.session import Session
@@ -82,6 +84,7 @@ def build_report(
             "path": str(installed.path) if installed is not None else None,
             "planned_from": source,
         },
+        "summary": headline(plan) if plan is not None else None,
         "plan": plan_json,
         "quants": quants,
         "reasons": plan.reasons if plan is not None else [],
@@ -124,9 +127,12 @@ def _plan_lines(report: dict[str, Any]) -> list[str]:
     lines = ["", f"Model    {m['ref']}, planned from {origin}"]
     if p is None:
         return lines
+    lines.insert(1, report["summary"])  # one plain sentence first; the details follow
     where = {
         "full_gpu": f"all on the GPU ({p['backend']})",
-        "partial_gpu": f"{p['n_gpu_layers']} of {p['n_layers']} layers on the GPU ({p['backend']})",
+        "partial_gpu": f"all {p['n_layers']} layers on the GPU ({p['backend']}), the output head on the CPU"
+        if p["n_gpu_layers"] >= p["n_layers"]
+        else f"{p['n_gpu_layers']} of {p['n_layers']} layers on the GPU ({p['backend']})",
         "cpu": "on the CPU",
         "wont_fit": "does NOT fit",
     }[p["fit"]]
@@ -175,6 +181,8 @@ def _quant_lines(quants: list[dict[str, Any]]) -> list[str]:
 
 def render(report: dict[str, Any]) -> str:
     """The human-readable doctor output."""
+    from vibelocal.types import HardwareProfile
+
     hw = HardwareProfile.model_validate(report["hardware"])
     lines = _hardware_lines(hw, report["models_dir"]) + _plan_lines(report) + _quant_lines(report["quants"])
     if report["warnings"]:
@@ -196,8 +204,21 @@ def register(app: typer.Typer) -> None:
         ),
         model: str | None = options.MODEL,
         ctx: int | None = typer.Option(None, "--ctx", metavar="N", help="Wanted context length in tokens."),
+        backend: str | None = typer.Option(
+            None,
+            "--reinstall-backend",
+            metavar="BACKEND",
+            help="Rebuild llama-cpp-python with cpu, cuda, metal or vulkan in the environment vibelocal runs in.",
+        ),
+        dry_run: bool = typer.Option(
+            False, "--dry-run", help="With --reinstall-backend: print the command only."
+        ),
     ) -> None:
         """Show this machine, the plan for the model (quant, GPU layers, context, threads) and why."""
+        if backend is not None:
+            from vibelocal.cli.backend import reinstall_backend
+
+            raise typer.Exit(reinstall_backend(backend, dry_run=dry_run))
         report = build_report(hardware=hardware, model=model, ctx=ctx)
         if as_json:
             print_json(report)

@@ -17,6 +17,7 @@ BUDGET = typer.Option(
     None,
     "--budget",
     "-b",
+    metavar="BUDGET",
     help="Thinking budget per turn: off, low (2k), medium (8k), high (24k), unlimited, "
     "a token count (8000, 2k) or a time (90s, 2m).",
 )
@@ -39,4 +40,12 @@ BACKEND = typer.Option(
 
 API_KEY = typer.Option(
     None, "--api-key", metavar="KEY", help="Bearer key for the --backend server (or VIBELOCAL_API_KEY)."
+)
+
+PROMPT = typer.Option(
+    None,
+    "--prompt",
+    "-p",
+    metavar="TEXT",
+    help='The problem itself, inline: -p "What is 2+3?" (instead of FILE).',
 )

@@ -124,8 +124,10 @@ def pull_with_progress(session: Session, ref: str | None, *, yes: bool, quiet: b
     from vibelocal.models.download import DownloadCancelled
 
     parsed = session.resolve(ref)
-    if parsed.kind == "path":
-        return session.pull(ref)
+    if parsed.kind == "path":  # a file the user has: the same as `models add PATH`
+        from vibelocal.cli.models_cmd import add_ref
+
+        return add_ref(session, ref)
     quant, why = session.pull_quant(parsed)
     label, size = _describe(parsed, quant)
     if why and not quiet:
@@ -181,14 +183,18 @@ def _session() -> Session:
     return Session(load_settings())
 
 
+_PULL_REF = typer.Argument(
+    None,
+    metavar="REF",
+    help="vibethinker-3b[:QUANT], OWNER/REPO:QUANT, OWNER/REPO/FILE.gguf, or a .gguf path. "
+    "Default: the `model` setting, at the quant the planner picks.",
+)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("pull")
     def pull_cmd(
-        ref: str | None = typer.Argument(
-            None,
-            help="vibethinker-3b[:QUANT], OWNER/REPO:QUANT, OWNER/REPO/FILE.gguf, or a .gguf path. "
-            "Default: the `model` setting, at the quant the planner picks.",
-        ),
+        ref: str | None = _PULL_REF,
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before downloading."),
         quiet: bool = typer.Option(
             False, "--quiet", "-q", help="No progress output (errors still go to stderr)."
@@ -201,11 +207,11 @@ def register(app: typer.Typer) -> None:
         """
         session = _session()
         model = pull_with_progress(session, ref, yes=yes or not _is_tty(), quiet=quiet)
-        state = "verified" if model.verified else "not verified (a local file)"
+        state = "verified" if model.verified else f"local file, sha256 {model.sha256}"
         typer.echo(f"{_label(model)}\t{format_bytes(model.size_bytes, digits=2)}\t{state}\t{model.path}")
 
     models_app = typer.Typer(
-        help="List installed, verified models; `models rm REF` removes one.", invoke_without_command=True
+        help="List installed models; `models add|verify|rm` manage them.", invoke_without_command=True
     )
 
     @models_app.callback()
@@ -239,7 +245,9 @@ def register(app: typer.Typer) -> None:
     @models_app.command("rm")
     def models_rm(
         ref: str = typer.Argument(
-            ..., help="What to remove: an alias (all its quants), NAME:QUANT, a hub ref."
+            ...,
+            metavar="REF",
+            help="What to remove: an alias (all quants), NAME:QUANT, a hub ref, a local name.",
         ),
         keep_file: bool = typer.Option(
             False, "--keep-file", help="Only forget it; leave the file in the cache."
@@ -273,4 +281,5 @@ def _as_json(model: InstalledModel, verified_at: str | None) -> dict[str, Any]:
         "revision": model.revision,
         "verified": model.verified,
         "verified_at": verified_at,
+        "local": model.repo is None,
     }

@@ -12,16 +12,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from vibelocal.answers.extract import TurnRecord
 from vibelocal.cli import options
 from vibelocal.cli.output import ReaderGone, escape_controls, print_json, report_error
-from vibelocal.engine.contract import ChatEngine
 from vibelocal.errors import ExitCode, NoAnswerError, OutputError, UsageError, VibelocalError
-from vibelocal.types import ChatMessage, GenerationSettings, StreamEvent
+
+if TYPE_CHECKING:  # pydantic stays off the `--help` path
+    from vibelocal.answers.extract import TurnRecord
+    from vibelocal.engine.contract import ChatEngine
+    from vibelocal.types import ChatMessage, GenerationSettings, StreamEvent
 
 
 class Kind(str, Enum):
@@ -50,6 +52,7 @@ class SolveOptions:
     yes: bool = False
     ctx: int | None = None
     answer_budget: int | None = None
+    prompt: str | None = None
     backend: str | None = None
     api_key: str | None = None
 
@@ -70,11 +73,12 @@ CANCEL_GRACE_S = 2.0
 def register(app: typer.Typer) -> None:
     @app.command("solve")
     def solve(
-        file: str = typer.Argument(
-            ..., metavar="FILE|-", help="A problem in Markdown (LaTeX and code fine); - reads stdin."
+        file: str | None = typer.Argument(
+            None, metavar="FILE|-", help="A problem in Markdown (LaTeX and code fine); - reads stdin."
         ),
+        prompt: str | None = options.PROMPT,
         kind: Kind | None = typer.Option(
-            None, "--kind", help="Problem kind; guessed from the text when not given."
+            None, "--kind", metavar="KIND", help="math, code or other; guessed from the text when not given."
         ),
         hide_thinking: bool = typer.Option(
             False, "--hide-thinking", help="Show a one-line counter instead of the thinking."
@@ -92,21 +96,34 @@ def register(app: typer.Typer) -> None:
         budget: str | None = options.BUDGET,
         model: str | None = options.MODEL,
         temperature: float | None = typer.Option(
-            None, "--temperature", "-t", help="Sampling temperature (default: the model's, 0.6)."
+            None, "--temperature", "-t", metavar="T", help="Sampling temperature (default: the model's, 0.6)."
         ),
         seed: int | None = typer.Option(
-            None, "--seed", help="Random seed (default: a fresh one, reported in --json)."
+            None, "--seed", metavar="N", help="Random seed (default: a fresh one, reported in --json)."
         ),
         prefill_think: bool | None = options.PREFILL_THINK,
         votes: int = typer.Option(
-            1, "--votes", min=1, max=64, help="Sample K answers and keep the one most samples agree on."
+            1,
+            "--votes",
+            min=1,
+            max=64,
+            metavar="K",
+            help="Sample K answers and keep the one most samples agree on.",
         ),
         yes: bool = options.YES,
         ctx: int | None = typer.Option(
-            None, "--ctx", min=512, help="Context length in tokens (default: the planner's)."
+            None,
+            "--ctx",
+            min=512,
+            metavar="TOKENS",
+            help="Context length in tokens (default: the planner's).",
         ),
         answer_budget: int | None = typer.Option(
-            None, "--answer-budget", min=16, help="Most tokens the answer may take after thinking."
+            None,
+            "--answer-budget",
+            min=16,
+            metavar="TOKENS",
+            help="Most tokens the answer may take after thinking.",
         ),
         backend: str | None = options.BACKEND,
         api_key: str | None = options.API_KEY,
@@ -118,7 +135,7 @@ def register(app: typer.Typer) -> None:
         """
         options = SolveOptions(
             file, kind.value if kind else None, hide_thinking, show_thinking, raw, answer_only, as_json,
-            budget, model, temperature, seed, prefill_think, votes, yes, ctx, answer_budget, backend, api_key,
+            budget, model, temperature, seed, prefill_think, votes, yes, ctx, answer_budget, prompt, backend, api_key,
         )  # fmt: skip
         try:
             code = run_solve(options)
@@ -133,9 +150,10 @@ def register(app: typer.Typer) -> None:
 
 def run_solve(opts: SolveOptions) -> int:
     """Everything `vibelocal solve` does; returns the exit code or raises a VibelocalError."""
+    from vibelocal.cli.problem_input import read_cli_problem
     from vibelocal.cli.render import terminal_options
     from vibelocal.config import load_settings, parse_budget
-    from vibelocal.problem import build_messages, ensure_fits, read_problem
+    from vibelocal.problem import build_messages, ensure_fits
 
     if opts.hide_thinking and opts.show_thinking:
         raise UsageError("--hide-thinking and --show-thinking contradict each other")
@@ -155,7 +173,7 @@ def run_solve(opts: SolveOptions) -> int:
         }
     )
     budget = parse_budget(settings.budget)
-    problem = read_problem(opts.file, kind=opts.kind)
+    problem = read_cli_problem(opts.file, opts.prompt, kind=opts.kind)
     for warning in problem.warnings:
         print(f"warning: {escape_controls(warning, one_line=True)}", file=sys.stderr, flush=True)
     quiet = opts.as_json or opts.answer_only
@@ -218,7 +236,10 @@ def _load_engine(session: Any, opts: SolveOptions, *, quiet: bool) -> ChatEngine
         from vibelocal.cli.pull import pull_with_progress
 
         model = pull_with_progress(session, opts.model, yes=opts.yes, quiet=quiet)
-    return session.engine(opts.model, model=model)
+    from vibelocal.cli.problem_input import LoadingNote
+
+    with LoadingNote(model.label if model else "model", quiet=quiet):
+        return session.engine(opts.model, model=model)
 
 
 def _print_final(final: str, kind: str, render: Any) -> None:
@@ -292,6 +313,8 @@ def run_turn(
 
     control = TurnControl()
     renderer = StreamRenderer(render, time_budget_s=time_budget_s)
+    from vibelocal.answers.extract import TurnRecord
+
     record = TurnRecord()
     events = EventPump(engine.stream(messages, generation, control))
     interrupts = _Interrupts(control)
@@ -453,6 +476,8 @@ def run_votes(
         renderer = StreamRenderer(
             replace(render, answer=True, thinking_text=False, live_counter=False, summary=False)
         )
+        from vibelocal.types import StreamEvent
+
         renderer.handle(StreamEvent("answer", text=best.answer))
         renderer.finish()
     if any(r.stop_reason == "cancelled" for r in records):

@@ -3,6 +3,7 @@
 Exit codes of `tutor check`: 0 every pair equivalent, 1 at least one not (or unreadable), 2 usage error,
 3 the pairs file cannot be read. `tutor FILE`: 0 (solved or not: the session is saved), 3 bad problem file or
 session id, 4 model not available, 5 model failed to load, 6 the model found no answer and no key was given.
+`tutor rm`: 0, 2 nothing named, 3 a bad or unknown id (nothing is deleted then).
 """
 
 from __future__ import annotations
@@ -61,14 +62,15 @@ def register(app: typer.Typer) -> None:
     @tutor_app.command(DEFAULT_COMMAND)
     def start(
         file: str | None = typer.Argument(None, metavar="[FILE]", help="The problem (Markdown; front matter `answer: ...` gives the key)."),
-        key: str | None = typer.Option(None, "--key", "-k", help="The answer key (beats the file's `answer:`)."),
+        key: str | None = typer.Option(None, "--key", "-k", metavar="ANSWER", help="The answer key (beats the file's `answer:`); with --resume, sets or fixes it."),
         resume: str | None = typer.Option(None, "--resume", "-r", metavar="[ID]", help="Resume a saved session (the newest unfinished one without ID)."),
         list_sessions: bool = typer.Option(False, "--list", "-l", help="List saved tutor sessions and exit."),
         as_json: bool = typer.Option(False, "--json", help="With --list: one JSON array."),
         model: str | None = options.MODEL,
-        budget: str | None = typer.Option(None, "--budget", "-b", help="Thinking budget for the private solve (off, low, 8000, 90s ...)."),
-        hint_budget: str = typer.Option("1k", "--hint-budget", help="Thinking budget for each hint."),
+        budget: str | None = typer.Option(None, "--budget", "-b", metavar="BUDGET", help="Thinking budget for the private solve (off, low, 8000, 90s ...)."),
+        hint_budget: str = typer.Option("1k", "--hint-budget", metavar="BUDGET", help="Thinking budget for each hint."),
         prefill_think: bool | None = options.PREFILL_THINK,
+        prompt: str | None = options.PROMPT,
         backend: str | None = options.BACKEND,
         api_key: str | None = options.API_KEY,
     ) -> None:  # fmt: skip
@@ -83,15 +85,25 @@ def register(app: typer.Typer) -> None:
             return
         parse_budget(hint_budget)
         settings = _settings(model, budget, prefill_think, backend=backend, api_key=api_key)
-        run_session(settings, file, key=key, resume=resume, hint_budget=hint_budget)
+        run_session(settings, file, key=key, resume=resume, hint_budget=hint_budget, prompt=prompt)
+
+    @tutor_app.command("rm")
+    def rm_cmd(
+        ids: list[str] | None = typer.Argument(
+            None, metavar="[ID]...", help="Sessions to delete (see --list)."
+        ),
+        all_unsolved: bool = typer.Option(False, "--all-unsolved", help="Delete every unsolved session."),
+    ) -> None:
+        """Delete saved tutor sessions, by id or every unsolved one."""
+        remove_sessions(ids or [], all_unsolved=all_unsolved)
 
     @tutor_app.command("check")
     def check_cmd(
-        answer: str | None = typer.Option(None, "--answer", "-a", help="The answer to check."),
-        key: str | None = typer.Option(None, "--key", "-k", help="The answer key."),
+        answer: str | None = typer.Option(None, "--answer", "-a", metavar="ANSWER", help="The answer to check."),
+        key: str | None = typer.Option(None, "--key", "-k", metavar="KEY", help="The answer key."),
         pairs: str | None = typer.Option(None, "--pairs", "-p", metavar="FILE|-", help="One `answer<TAB>key` per line (further columns ignored; blank and # lines skipped)."),
         as_json: bool = typer.Option(False, "--json", help="JSON out: one object per pair, one per line."),
-        timeout: float = typer.Option(5.0, "--timeout", min=0.01, max=3600, help="Seconds allowed per pair (0.01 to 3600)."),
+        timeout: float = typer.Option(5.0, "--timeout", min=0.01, max=3600, metavar="SECONDS", help="Seconds allowed per pair (0.01 to 3600)."),
     ) -> None:  # fmt: skip
         """Is an answer mathematically equivalent to the key? Exact: 0.5 = 1/2, but 3.14 is not pi.
 
@@ -183,6 +195,23 @@ def run_check(
 # --------------------------------------------------------------------------- tutor sessions
 
 
+def remove_sessions(ids: list[str], *, all_unsolved: bool) -> None:
+    from vibelocal.paths import get_paths
+    from vibelocal.tutor.store import TutorStore
+
+    if not ids and not all_unsolved:
+        raise UsageError("give the session IDs to delete, or --all-unsolved (see: vibelocal tutor --list)")
+    store = TutorStore(get_paths())
+    doomed = [store.load(i) for i in ids]  # every id checked before anything is deleted
+    if all_unsolved:
+        doomed += [r for r in store.list() if r.outcome == "unsolved" and r.id not in ids]
+    for r in doomed:
+        store.remove(r.id)
+        print(f"removed {r.id}  {r.outcome}  {r.title}")
+    if not doomed:
+        info("no unsolved tutor sessions to delete")
+
+
 def _list_sessions(as_json: bool) -> None:
     from vibelocal.paths import get_paths
     from vibelocal.tutor.store import TutorStore
@@ -205,8 +234,41 @@ def _list_sessions(as_json: bool) -> None:
         return
     for r in records:
         print(
-            f"{r.id}  {r.outcome:<8}  {len(r.attempts)} attempts  {len(r.hints)} hints  {escape_controls(r.title)}"
+            f"{r.id}  {r.outcome:<8}  {_plural(len(r.attempts), 'attempt')}  {_plural(len(r.hints), 'hint')}  {escape_controls(r.title)}"
         )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+class _QuietInput:
+    """While the model works in the foreground, typed keys neither echo into the progress line nor pile up."""
+
+    def __enter__(self) -> _QuietInput:
+        self.saved = None
+        if sys.stdin.isatty() and sys.stderr.isatty():
+            try:
+                import termios
+
+                fd = sys.stdin.fileno()
+                self.saved = termios.tcgetattr(fd)
+                quiet = termios.tcgetattr(fd)
+                quiet[3] &= ~termios.ECHO
+                termios.tcsetattr(fd, termios.TCSANOW, quiet)
+            except (ImportError, OSError, ValueError):
+                self.saved = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if sys.stderr.isatty():
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+        if self.saved is not None:
+            import termios
+
+            fd = sys.stdin.fileno()
+            termios.tcflush(fd, termios.TCIFLUSH)  # what was typed meanwhile is dropped, not answered
+            termios.tcsetattr(fd, termios.TCSANOW, self.saved)
 
 
 def _progress(label: str) -> Callable[[int], None]:
@@ -219,30 +281,71 @@ def _progress(label: str) -> Callable[[int], None]:
     return show
 
 
-def _end_progress() -> None:
-    if sys.stderr.isatty():
-        print("\r\033[K", end="", file=sys.stderr, flush=True)
+def _shown(text: str) -> str:
+    """The problem as `solve` shows text: LaTeX as Unicode on a terminal, as written otherwise."""
+    if not sys.stdout.isatty():
+        return text
+    from vibelocal.answers.latex import to_unicode
+
+    return to_unicode(text)
 
 
-def _open_tutor(
-    settings: Any, file: str | None, *, key: str | None, resume: str | None, hint_budget: str
-) -> Any:
-    """The Tutor of a resumed session, or of a new one on FILE (saved at once)."""
-    from vibelocal.problem import read_problem
-    from vibelocal.tutor.lesson import Tutor, TutorOptions
+def _open_tutor(session: Any, settings: Any, file: str | None, prompt: str | None, **kw: Any) -> Any:
+    """The Tutor to work: resumed (with a new key when given) or started from FILE / -p; nothing saved yet."""
+    from vibelocal.cli.problem_input import read_cli_problem
+    from vibelocal.tutor.lesson import Tutor
 
-    session = make_session(settings)
-    options = TutorOptions(solve_budget=settings.budget, hint_budget=hint_budget)
+    resume, key, options = kw["resume"], kw["key"], kw["options"]
     if resume is not None:
-        return Tutor.resume(session, None if resume == "latest" else resume, options=options)
-    if file is None:
-        raise UsageError("give a problem FILE (or - for stdin), --resume [ID] or --list")
-    problem = read_problem(file, kind="math")
+        if file is not None or prompt is not None:
+            raise UsageError("--resume continues a saved session; do not give FILE or -p with it")
+        tutor = Tutor.resume(session, None if resume == "latest" else resume, options=options)
+        if key is not None and key.strip():
+            tutor.set_key(key)
+        return tutor
+    if file is None and prompt is None:
+        raise UsageError("give a problem FILE (or - for stdin, or -p TEXT), --resume [ID] or --list")
+    problem = read_cli_problem(file, prompt, kind="math")
     for warning in problem.warnings:
         info(f"warning: {escape_controls(warning, one_line=True)}")
-    tutor = Tutor.start(session, problem, key=key, options=options)
-    tutor.save()
-    return tutor
+    if session.find_installed() is None:  # say so before the student sees a problem nobody can tutor
+        session.engine()
+    return Tutor.start(session, problem, key=key, options=options)
+
+
+def _begin(tutor: Any, resumed: bool) -> Any:
+    """Show the problem, save the session, and start the private solve: in the background when a key is known."""
+    from vibelocal.tutor.background import BackgroundSolve
+
+    print(f"Problem:\n{_shown(escape_controls(tutor.record.problem))}\n")
+    tutor.save()  # the student has seen it: from now on it is a session worth resuming
+    if tutor.record.solution is not None:
+        return None
+    if tutor.record.key is not None:
+        info("The model is solving it privately in the background: answer whenever you are ready "
+             "(hints and the worked solution wait for it).")  # fmt: skip
+        return BackgroundSolve(tutor).start()
+    info("The model is solving the problem privately (its work stays hidden)…")
+    try:
+        with _QuietInput():
+            tutor.solve(on_progress=_progress("solving privately"))
+    except (ModelUnavailableError, ModelLoadError):
+        if not tutor.record.attempts and not resumed:
+            tutor.store.delete(tutor.record.id)  # nothing happened yet: leave no empty session behind
+        raise
+    return None
+
+
+def _await(background: Any, what: str) -> None:
+    """Hints and the solution need the private solve: wait for it, saying so."""
+    if background is None:
+        return
+    if not background.done:
+        info(
+            f"The {what} needs the model's private solution; waiting for it ({background.tokens} tokens so far)…"
+        )
+    with _QuietInput():
+        background.wait()
 
 
 def _shown(text: str) -> str:
@@ -261,27 +364,32 @@ def run_session(
     key: str | None,
     resume: str | None,
     hint_budget: str,
+    prompt: str | None = None,
     read_line: Callable[[str], str] = input,
 ) -> None:
     """The interactive loop: every verdict comes from the checker, every hint through the leak filter."""
-    from vibelocal.tutor.lesson import HINT_LEVELS
+    from vibelocal.tutor.lesson import TutorOptions
 
-    if resume is not None and (file is not None or key is not None):
-        raise UsageError("--resume continues a saved session; do not give FILE or --key with it")
     if read_line is input and stdin_is_closed():
         raise UsageError("stdin is closed: the tutor reads your answers from it")
-    tutor = _open_tutor(settings, file, key=key, resume=resume, hint_budget=hint_budget)
-    print(f"Problem:\n{escape_controls(tutor.record.problem)}\n")
-    if tutor.phase == "needs_solution" or tutor.record.solution is None:
-        info("The model is solving the problem privately (its work stays hidden)…")
-        try:
-            tutor.solve(on_progress=_progress("solving privately"))
-        except (ModelUnavailableError, ModelLoadError):
-            if not tutor.record.attempts and resume is None:
-                tutor.store.delete(tutor.record.id)  # nothing happened yet: leave no empty session behind
-            raise
-        finally:
-            _end_progress()
+    session = make_session(settings)
+    options = TutorOptions(solve_budget=settings.budget, hint_budget=hint_budget)
+    tutor = _open_tutor(session, settings, file, prompt, resume=resume, key=key, options=options)
+    background = _begin(tutor, resumed=resume is not None)
+    try:
+        _converse(tutor, background, read_line)
+    finally:
+        if background is not None and not background.done:
+            background.stop()
+    tutor.save()
+    info(
+        f"Session {tutor.record.id} saved ({tutor.record.outcome}); resume: vibelocal tutor --resume {tutor.record.id}"
+    )
+
+
+def _converse(tutor: Any, background: Any, read_line: Callable[[str], str]) -> None:
+    from vibelocal.tutor.lesson import HINT_LEVELS
+
     if tutor.key_unchecked:
         print("Note: the reference answer is the model's own; it was not checked by a person.")
     for a in tutor.record.attempts:
@@ -294,27 +402,29 @@ def run_session(
             line = read_line("answer> ").strip()
         except EOFError:
             print()
-            break
+            return
+        word = line.lower()
         if not line:
             continue
-        word = line.lower()
         if word in QUIT_WORDS:
-            break
+            return
         if word in HINT_WORDS:
+            _await(background, "hint")
             level = tutor.hints_used + 1
             title = HINT_LEVELS[min(level, len(HINT_LEVELS)) - 1][0]
-            try:
+            with _QuietInput():
                 hint = tutor.hint(on_progress=_progress("writing a hint"))
-            finally:
-                _end_progress()
             print(f"Hint {hint.level} ({title.lower()}): {_shown(hint.text)}")
             continue
         if word in SOLUTION_WORDS:
+            _await(background, "worked solution")
             print("Worked solution:\n" + _shown(tutor.reveal()))
-            break
+            return
         attempt = tutor.attempt(line)
         if attempt.correct:
-            print(f"Correct! ({len(tutor.record.attempts)} attempts, {tutor.hints_used} hints)")
+            print(
+                f"Correct! ({_plural(len(tutor.record.attempts), 'attempt')}, {_plural(tutor.hints_used, 'hint')})"
+            )
             print("Type `solution` to see the worked solution, or `quit`.")
         else:
             print(
@@ -322,7 +432,3 @@ def run_session(
                 + (f" ({attempt.error})" if attempt.error else "")
                 + " Try again, or ask for a hint."
             )
-    tutor.save()
-    info(
-        f"Session {tutor.record.id} saved ({tutor.record.outcome}); resume: vibelocal tutor --resume {tutor.record.id}"
-    )

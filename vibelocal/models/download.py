@@ -37,6 +37,7 @@ from vibelocal.models.cachepath import (
     file_problem,
 )
 from vibelocal.models.catalog import ModelRef
+from vibelocal.models.reach import HubOffline, is_unreachable, offline_error
 from vibelocal.models.store import (
     CachedFile,
     Registry,
@@ -158,7 +159,7 @@ def pull(
             )
         try:
             model = _fetch(cand, ctx)
-        except (DiskSpaceError, DownloadCancelled, UnsafePathError):
+        except (DiskSpaceError, DownloadCancelled, UnsafePathError, HubOffline):
             raise
         except ModelUnavailableError as exc:
             errors.append(exc)
@@ -256,15 +257,15 @@ def _list_gguf(repo: str, ctx: _Context) -> list[str]:
     except HfHubHTTPError as exc:
         raise _http_error(exc, repo, None) from None
     except Exception as exc:  # network failures of the listing call
+        if is_unreachable(exc):
+            raise offline_error(ctx.endpoint) from None
         raise DownloadError(f"cannot list {repo} at {ctx.endpoint}: {reason(exc)}", hint=_NET_HINT) from None
 
 
 # --------------------------------------------------------------------------- one file
 
 
-_ONLINE_HINT = (
-    "connect and run `vibelocal pull {ref}`; offline mode comes from HF_HUB_OFFLINE=1 or `offline = true`"
-)
+_ONLINE_HINT = "use --model PATH.gguf, or go online: unset HF_HUB_OFFLINE, `vibelocal pull {ref}`"
 _NET_HINT = "check the connection, or set HF_ENDPOINT to a mirror"
 
 
@@ -283,7 +284,7 @@ def _fetch(cand: Candidate, ctx: _Context) -> InstalledModel:
     if ctx.offline:
         if cached_path is None:
             raise ModelUnavailableError(
-                f"offline, and {cand.repo}/{cand.file} is not downloaded",
+                f"offline, and {cand.file} is not downloaded",
                 hint=_ONLINE_HINT.format(ref=ctx.ref_text),
             )
         return _use_cached(cand, cached_path, ctx)
@@ -421,6 +422,8 @@ def _metadata(cand: Candidate, ctx: _Context) -> tuple[CachedFile, str, str, int
         except Exception as exc:
             if (bad := protocol_error(exc, f"{cand.repo}/{cand.file}", ctx.endpoint)) is not None:
                 raise bad from None
+            if is_unreachable(exc):  # no name, nothing listening: retrying will not help
+                raise offline_error(ctx.endpoint) from None
             if not is_transient(exc):
                 raise
             failures = backoff(failures, f"{ctx.endpoint}: {reason(exc)}", ctx.transfer(cand), limit=3)

@@ -94,6 +94,16 @@ class Registry:
         """Registered models whose file still exists with the recorded size."""
         return [m for m, _ in self._entries() if _intact(m)]
 
+    def all(self) -> list[InstalledModel]:
+        """Every registered model, including those whose file has gone or changed size (for `models verify`)."""
+        return [m for m, _ in self._entries()]
+
+    def find_local(self, name: str | None) -> InstalledModel | None:
+        """The registered local GGUF (added with `models add`, not from a hub) called `name`."""
+        if not name:
+            return None
+        return next((m for m in reversed(self.list()) if m.repo is None and _same(m.name, name)), None)
+
     def verified_at(self, model: InstalledModel) -> str | None:
         for m, raw in self._entries():
             if m.path == model.path:
@@ -131,9 +141,9 @@ class Registry:
     # ------------------------------------------------------------------ writing
 
     def add(self, model: InstalledModel) -> None:
-        """Record a verified model (replacing any entry with the same path)."""
-        if not model.verified:
-            raise ValueError("only verified models go into the registry")
+        """Record a verified model, or a local file hashed once (replacing any entry with the same path)."""
+        if not model.verified and not model.sha256:
+            raise ValueError("only verified or hashed models go into the registry")
         record = model.model_dump(mode="json")
         record["verified_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with self._locked():

@@ -148,8 +148,36 @@ _CMAKE_FLAGS = {
 }
 
 
+SWITCHABLE = ("cpu", "cuda", "metal", "vulkan")
+"""Backends `vibelocal doctor --reinstall-backend` rebuilds (as packaging/reinstall-backend.sh does)."""
+
+
+def cmake_args(backend: str, *, platform: str = sys.platform) -> str:
+    """CMAKE_ARGS for a build with `backend` (cpu on macOS turns Metal off, or it would be on)."""
+    if backend == "cpu":
+        return "-DGGML_METAL=off" if platform == "darwin" else ""
+    return _CMAKE_FLAGS[backend]
+
+
+def reinstall_argv(backend: str, *, python: str | None = None, have_pip: bool | None = None) -> list[str]:
+    """The command that rebuilds llama-cpp-python with `backend` in the environment `python` runs in.
+
+    pip when that environment has it (venvs, and pipx venvs through pipx's shared pip), else `uv pip --python`
+    (uv tool environments ship no pip). `--no-cache-dir` matters: a cached wheel has the old backend.
+    """
+    python = python or sys.executable
+    if have_pip is None:
+        have_pip = importlib.util.find_spec("pip") is not None
+    pin = f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}"
+    flags = ["--force-reinstall", "--no-deps"]
+    if have_pip:
+        return [python, "-m", "pip", "install", *flags, "--no-cache-dir", pin]
+    return ["uv", "pip", "install", "--python", python, *flags, "--no-cache", pin]
+
+
 def reinstall_commands(backend: str) -> list[str]:
-    """The commands that rebuild llama-cpp-python with `backend` (packaging/reinstall-backend.sh knows three)."""
+    """How to rebuild llama-cpp-python with `backend`: the built-in switch first (for pipx and venv installs
+    alike), then the raw pipx command it amounts to."""
     flag = _CMAKE_FLAGS.get(backend)
     if flag is None:
         return []
@@ -157,6 +185,6 @@ def reinstall_commands(backend: str) -> list[str]:
         f'CMAKE_ARGS="{flag}" pipx runpip vibelocal install --force-reinstall --no-cache-dir --no-deps '
         f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}"
     )
-    if backend in ("cuda", "metal", "vulkan"):
-        return [f"packaging/reinstall-backend.sh {backend}", pipx]
+    if backend in SWITCHABLE:
+        return [f"vibelocal doctor --reinstall-backend {backend}", pipx]
     return [pipx]

@@ -262,8 +262,10 @@ def apply_measured(plan: Plan, measured: MeasuredSpeed | None) -> Plan:
 
 
 def quant_fits(spec: ModelSpec, hw: HardwareProfile, settings: Settings) -> list[QuantFit]:
-    """A fit tag for every quant of a manifest, best quality first, with its expected speed."""
+    """A fit tag for every quant of a manifest, largest file first (quality order, by size), with its speed."""
     ranked = [q for q in QUANT_ORDER if q in spec.quants] + [q for q in spec.quants if q not in QUANT_ORDER]
+    sizes = {q: f.size_bytes for q in ranked if (f := spec.quant_file(q)) is not None}
+    ranked.sort(key=lambda q: -sizes.get(q, 0))  # stable: equal or unknown sizes keep the quality order
     rows = []
     for q in ranked:
         p = best_placement(_spec_shape(spec, q), hw, settings)
@@ -284,6 +286,14 @@ def quant_fits(spec: ModelSpec, hw: HardwareProfile, settings: Settings) -> list
 
 
 # --------------------------------------------------------------------------- plain-words explanation
+
+
+def headline(plan: Plan) -> str:
+    """The first plan line a user sees, one plain sentence: `Q4_K_M: best fit for this machine (about 6 tokens/s)`."""
+    if not plan.fits:
+        return f"{plan.quant}: the smallest, and it does not fit this machine's free memory"
+    speed = f" (about {plan.expected_decode_tok_s:.0f} tokens/s)" if plan.expected_decode_tok_s else ""
+    return f"{plan.quant}: best fit for this machine{speed}"
 
 
 def _need_line(p: Placement) -> str:
@@ -376,8 +386,10 @@ def _layers_reason(p: Placement, hw: HardwareProfile) -> str:
     L, gpu_name = p.shape.n_layers, p.gpu.name if p.gpu else "the GPU"
     if p.n_gpu > L:
         return f"all {L} layers and the output head on {gpu_name}"
+    if p.n_gpu == L:
+        return f"all {L} layers on {gpu_name}; the output head runs on the CPU, as it does not fit there too"
     if p.n_gpu > 0:
-        return f"{p.n_gpu} of {L} layers on {gpu_name}; the rest do not fit there"
+        return f"{p.n_gpu} of {L} layers on {gpu_name}; the other {L - p.n_gpu} do not fit in its free memory"
     if usable_gpu(hw) is None:
         return "all layers on the CPU: no GPU this llama.cpp build can use"
     return "all layers on the CPU: not even one layer fits in the GPU's free memory"

@@ -55,6 +55,12 @@ class VibelocalApp(App[None]):
     def get_default_screen(self) -> Screen:
         return ChatScreen()
 
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """The palette's Screenshot: an SVG saved into a folder that exists; the notice says where."""
+        folder = Path(path) if path else screenshot_dir(self.session.paths.data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.deliver_screenshot(filename, str(folder))
+
     @property
     def chat(self) -> ChatScreen:
         screen = self.screen_stack[0]
@@ -150,3 +156,9 @@ class VibelocalApp(App[None]):
             self.chat.abandon_turn()
         if self._owns_history:
             self.history.close()
+
+
+def screenshot_dir(data_dir: Path) -> Path:
+    """~/Downloads when it exists (Textual's choice, which fails when it does not), else the data dir's folder."""
+    downloads = Path.home() / "Downloads"
+    return downloads if downloads.is_dir() else data_dir / "screenshots"

@@ -7,6 +7,7 @@ session afterwards, so a session can always be resumed.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -138,6 +139,7 @@ class Tutor:
         self.options = options or TutorOptions()
         self.store = store if store is not None else TutorStore(session.paths)
         self._judge = judge
+        self._lock = threading.RLock()  # a background solve and the student's attempts both save
 
     # ------------------------------------------------------------------ creation
 
@@ -201,7 +203,19 @@ class Tutor:
         return len(self.record.hints)
 
     def save(self) -> None:
-        self.store.save(self.record)
+        with self._lock:
+            self.store.save(self.record)
+
+    def set_key(self, key: str) -> None:
+        """A key given by a person (`tutor --resume ID --key K`): earlier attempts are judged again against it."""
+        with self._lock:
+            self.record.key, self.record.key_source = key.strip(), "flag"
+            for a in self.record.attempts:
+                result = check(a.text, self.record.key, timeout_s=self.options.check_timeout_s)
+                a.correct, a.normalized, a.error = result.equivalent, result.answer_normalized, result.error
+            if self.record.outcome != "revealed":
+                self.record.outcome = "solved" if any(a.correct for a in self.record.attempts) else "unsolved"
+            self.save()
 
     # ------------------------------------------------------------------ the model's private solve
 
@@ -220,18 +234,21 @@ class Tutor:
             control=control,
             on_progress=on_progress,
         )
-        self.record.model = self.session.model.label if self.session.model else "no model"
-        self.record.solution = answer or None
-        if self.record.key is None:
-            final = extract_final_answer(answer, "math") if answer else None
-            if not final:
-                self.save()
-                raise NoAnswerError(
-                    f"the model gave no final answer to check against ({reason})",
-                    hint="give the answer with --key, or try a larger --budget",
-                )
-            self.record.key, self.record.key_source = final, "model"
-        self.save()
+        if control is not None and control.cancelled:
+            return  # the student left: keep no half solution
+        with self._lock:
+            self.record.model = self.session.model.label if self.session.model else "no model"
+            self.record.solution = answer or None
+            if self.record.key is None:
+                final = extract_final_answer(answer, "math") if answer else None
+                if not final:
+                    self.save()
+                    raise NoAnswerError(
+                        f"the model gave no final answer to check against ({reason})",
+                        hint=f"give one: vibelocal tutor --resume {self.record.id} --key ANSWER, or try a larger --budget",
+                    )
+                self.record.key, self.record.key_source = final, "model"
+            self.save()
 
     # ------------------------------------------------------------------ the student's attempts
 
@@ -243,10 +260,11 @@ class Tutor:
         attempt = AttemptRecord(
             text=text, correct=result.equivalent, normalized=result.answer_normalized, error=result.error
         )
-        self.record.attempts.append(attempt)
-        if attempt.correct and self.record.outcome == "unsolved":
-            self.record.outcome = "solved"
-        self.save()
+        with self._lock:
+            self.record.attempts.append(attempt)
+            if attempt.correct and self.record.outcome == "unsolved":
+                self.record.outcome = "solved"
+            self.save()
         return attempt
 
     # ------------------------------------------------------------------ hints

@@ -157,4 +157,11 @@ class TutorStore:
         return records
 
     def latest_unfinished(self) -> TutorRecord | None:
-        return next((r for r in self.list() if r.outcome == "unsolved"), None)
+        """The newest unsolved session that can be worked (it has a key); keyless ones need `--resume ID --key`."""
+        return next((r for r in self.list() if r.outcome == "unsolved" and r.key is not None), None)
+
+    def remove(self, session_id: str) -> TutorRecord:
+        """Delete one saved session (BadInputError, exit 3, for a bad or unknown id); returns what it held."""
+        record = self.load(session_id)
+        self.delete(session_id)
+        return record

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -71,6 +71,8 @@ class ActiveTurn:
     note: str = ""
     last_save: float = field(default_factory=time.monotonic)
     stats: TurnStats | None = None
+    budget_label: str | None = None
+    """The budget this message asked for with `/budget`, when it did."""
 
 
 class ChatScreen(Screen):
@@ -87,7 +89,10 @@ class ChatScreen(Screen):
         Binding("ctrl+r,f2", "rename", "Rename", show=False),
         Binding("f8", "delete", "Delete", show=False),
         Binding("ctrl+s", "export", "Export", show=False),
+        Binding("f9", "toggle_sidebar", "Sidebar", show=False),
     ]
+    SIDEBAR_MIN_WIDTH = 100
+    """Below this many columns the sidebar starts hidden (F9 shows it)."""
 
     app: VibelocalApp
 
@@ -97,6 +102,7 @@ class ChatScreen(Screen):
         self.active: ActiveTurn | None = None
         self.model_label = "loading model…"
         self._turns = 0
+        self._sidebar_chosen: bool | None = None  # what F9 last set; None: follow the width
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -274,10 +280,30 @@ class ChatScreen(Screen):
     async def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
         await self.send(event.text)
 
+    def on_resize(self, event: events.Resize) -> None:
+        if self._sidebar_chosen is None:
+            self.query_one("#sidebar").display = event.size.width >= self.SIDEBAR_MIN_WIDTH
+
+    def action_toggle_sidebar(self) -> None:
+        sidebar = self.query_one("#sidebar")
+        sidebar.display = self._sidebar_chosen = not sidebar.display
+        if not sidebar.display and sidebar.has_focus_within:
+            self.query_one(PromptInput).focus()
+
     async def send(self, text: str) -> None:
+        from vibelocal.tui.commands import split_budget_prefix
+
         prompt = self.query_one(PromptInput)
         if self.active is not None:
             self.notify("Still answering: wait, or press Esc to stop.", severity="warning")
+            return
+        try:
+            budget, text = split_budget_prefix(text)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if not text:
+            self.notify("Write the message after /budget, e.g. /budget 4k What is 6*7?", severity="warning")
             return
         prompt.clear()
         history = self.app.history
@@ -294,18 +320,20 @@ class ChatScreen(Screen):
             reply=reply,
             conversation_id=self.conversation_id,
             message_id=history.start_reply(self.conversation_id),
+            budget_label=budget.label if budget is not None else None,
         )
         self.refresh_sidebar()
         meter = self.query_one(BudgetMeter)
         meter.line = "Thinking…"
         meter.display = True
-        self.generate(self.active.turn, history.chat_messages(self.conversation_id), self.active.control)
+        chat = history.chat_messages(self.conversation_id)
+        self.generate(self.active.turn, chat, self.active.control, budget)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="turn")
-    def generate(self, turn: int, chat: list, control: TurnControl) -> None:
+    def generate(self, turn: int, chat: list, control: TurnControl, budget: Any = None) -> None:
         workers.stream_turn(
             self.app.session, self.app.engine_lock, chat, control, turn, self.post_message,
-            budget=self.app.session.budget(),
+            budget=budget or self.app.session.budget(),
         )  # fmt: skip
 
     def _current(self, event: m.TurnMessage) -> ActiveTurn | None:
@@ -400,7 +428,7 @@ class ChatScreen(Screen):
                 turn.info,
                 turn.settings,
                 event.stats,
-                budget_label=self.app.session.budget().label,
+                budget_label=turn.budget_label or self.app.session.budget().label,
                 sha256=model.sha256 if model else None,
                 stop_reason=event.stop_reason,
             )

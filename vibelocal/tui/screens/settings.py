@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 
 def model_ref(model: InstalledModel) -> str:
-    """The reference that names an installed model in config.toml."""
-    if model.name and model.quant:
+    """The reference that names an installed model in config.toml (a GGUF the user added: its path)."""
+    if model.name and model.quant and model.repo is not None:
         return f"{model.name}:{model.quant}"
     return str(model.path)
 
@@ -72,7 +72,7 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
             installed = self.app.session.installed()
         except VibelocalError:
             installed = []
-        models = [(model_ref(m), model_ref(m)) for m in installed]
+        models = [(model_ref(m) if m.repo else f"{m.label} (your file)", model_ref(m)) for m in installed]
         if s.model not in [v for _, v in models]:
             models.insert(0, (f"{s.model} (current)", s.model))
         with Vertical(classes="dialog-box settings-box"):

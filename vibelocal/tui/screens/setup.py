@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Label, ProgressBar, Static
+from textual.widgets import Button, Footer, Input, ProgressBar, Static
 
 from vibelocal.tui import messages as m
 from vibelocal.tui import workers
@@ -53,7 +53,8 @@ def plan_summary(spec: ModelSpec | None, plan: Plan | None, label: str) -> str:
 
 
 class SetupScreen(Screen[bool]):
-    """Shown when no model is installed; dismisses with True once a model is downloaded and verified."""
+    """Shown when no model is installed; dismisses with True once a model is downloaded and verified, or a GGUF
+    file the user already has is checked and registered."""
 
     BINDINGS = [Binding("escape", "cancel_download", "Cancel download")]
     AUTO_FOCUS = "#download"
@@ -70,17 +71,51 @@ class SetupScreen(Screen[bool]):
             yield Static("No model is installed yet. This is what this machine can run:", classes="dim")
             yield Static("Looking at this machine…", id="hardware")
             yield Static("", id="plan")
+            yield Static("Checking whether the model hub can be reached…", id="reach", classes="dim")
             yield ProgressBar(total=None, show_eta=False, id="progress")
-            yield Label("", id="download-status")
+            yield Static("", id="download-status")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Download", variant="primary", id="download")
+                yield Button("Download", variant="primary", id="download", disabled=True)
+                yield Button("Use a GGUF file I already have", id="use-file")
                 yield Button("Cancel download", id="cancel", disabled=True)
                 yield Button("Quit", id="quit")
+            with Horizontal(id="file-row"):
+                yield Input(
+                    placeholder="path to a .gguf file, e.g. ~/models/VibeThinker-3B.Q4_K_M.gguf",
+                    id="gguf-path",
+                )
+                yield Button("Add", id="add-file")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#progress", ProgressBar).display = False
+        self.query_one("#file-row").display = False
         self.describe()
+        self.check_hub()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="setup-reach")
+    def check_hub(self) -> None:
+        """Before offering Download: can the hub be reached at all? (a few seconds at most)"""
+        from vibelocal.models.reach import hub_problem
+
+        try:
+            problem = hub_problem(self.app.session.settings.offline)
+        except Exception as exc:  # a malformed HF_ENDPOINT, say
+            problem = workers.error_line(exc)
+        self.app.call_from_thread(self._show_reach, problem)
+
+    def _show_reach(self, problem: str | None) -> None:
+        note = self.query_one("#reach", Static)
+        if problem is None:
+            note.update("The model hub answers: the download can start.")
+            self.query_one("#download", Button).disabled = self._cancel is not None
+            return
+        note.update(
+            f"Cannot download now ({problem}). Use a GGUF file you already have, or connect (or set HF_ENDPOINT "
+            "to a mirror) and restart."
+        )
+        self.query_one("#download", Button).label = "Download (hub unreachable)"
+        self.query_one("#use-file", Button).focus()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="setup-plan")
     def describe(self) -> None:
@@ -111,6 +146,52 @@ class SetupScreen(Screen[bool]):
             self.action_cancel_download()
         elif event.button.id == "quit":
             self.app.exit()
+        elif event.button.id == "use-file":
+            self.query_one("#file-row").display = True
+            self.query_one("#gguf-path", Input).focus()
+        elif event.button.id == "add-file":
+            self.add_file(self.query_one("#gguf-path", Input).value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "gguf-path":
+            event.stop()
+            self.add_file(event.value)
+
+    def add_file(self, text: str) -> None:
+        if not text.strip():
+            self.query_one("#download-status", Static).update("Type the path of a .gguf file first.")
+            return
+        self.query_one("#download-status", Static).update("Checking and hashing the file…")
+        self.register_file(text.strip())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="setup-file")
+    def register_file(self, text: str) -> None:
+        """Check the file with the GGUF reader, hash it once and register it (off the UI thread: GBs to read)."""
+        from pathlib import Path
+
+        from vibelocal.models.local import add_local
+
+        session = self.app.session
+        try:
+            model = add_local(Path(text).expanduser(), session.registry())
+            if (
+                session.find_installed() is None
+            ):  # not the configured model: make it the one to use, from now on
+                from vibelocal.config import save_settings
+
+                session.settings.model = model.name or str(model.path)
+                save_settings({"model": session.settings.model}, paths=session.paths)
+        except Exception as exc:
+            self.app.call_from_thread(self._file_failed, workers.error_line(exc))
+            return
+        self.app.call_from_thread(self._file_added, model)
+
+    def _file_failed(self, error: str) -> None:
+        self.query_one("#download-status", Static).update(f"That file cannot be used: {error}")
+
+    def _file_added(self, model: object) -> None:
+        self.query_one("#download-status", Static).update(f"Added {getattr(model, 'path', '')}.")
+        self.dismiss(True)
 
     def start_download(self) -> None:
         if self._cancel is not None:
@@ -120,7 +201,7 @@ class SetupScreen(Screen[bool]):
         self.query_one("#cancel", Button).disabled = False
         bar = self.query_one("#progress", ProgressBar)
         bar.display = True
-        self.query_one("#download-status", Label).update("Starting the download…")
+        self.query_one("#download-status", Static).update("Starting the download…")
         self.download(self._cancel)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="setup-download")
@@ -130,7 +211,7 @@ class SetupScreen(Screen[bool]):
     def action_cancel_download(self) -> None:
         if self._cancel is not None:
             self._cancel.set()
-            self.query_one("#download-status", Label).update("Cancelling…")
+            self.query_one("#download-status", Static).update("Cancelling…")
 
     def on_download_progress(self, event: m.DownloadProgress) -> None:
         bar = self.query_one("#progress", ProgressBar)
@@ -146,16 +227,16 @@ class SetupScreen(Screen[bool]):
             parts.append(p.phase)
         if p.note:
             parts.append(p.note)
-        self.query_one("#download-status", Label).update(" · ".join(parts))
+        self.query_one("#download-status", Static).update(" · ".join(parts))
 
     def on_download_finished(self, event: m.DownloadFinished) -> None:
         self._cancel = None
-        self.query_one("#download-status", Label).update(f"Installed {event.model.path.name}.")
+        self.query_one("#download-status", Static).update(f"Installed {event.model.path.name}.")
         self.dismiss(True)
 
     def on_download_failed(self, event: m.DownloadFailed) -> None:
         self._cancel = None
-        status = self.query_one("#download-status", Label)
+        status = self.query_one("#download-status", Static)
         if event.cancelled:
             status.update("Download cancelled. Press Download to resume where it stopped.")
         else:
