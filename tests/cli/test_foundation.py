@@ -86,7 +86,10 @@ def one_line(out: subprocess.CompletedProcess[str], code: int) -> str:
             ["solve", "--bogus", "x.md"],
             "error: no such option: --bogus (see: python -m vibelocal solve --help)",
         ),
-        (["solve"], "error: missing argument 'FILE|-' (see: python -m vibelocal solve --help)"),
+        (
+            ["models", "add"],
+            "error: missing argument 'PATH.gguf' (see: python -m vibelocal models add --help)",
+        ),
         (
             ["tutor", "check", "--timeout", "inf", "-a", "1", "-k", "1"],
             "error: invalid value for '--timeout'",
@@ -104,7 +107,7 @@ def test_click_usage_errors_are_one_error_line(args, expected):
 
 
 CRASH = (
-    "import vibelocal.cli.config_cmd as c\n"
+    "import vibelocal.config as c\n"
     "def boom(*a, **k):\n"
     "    raise RuntimeError('nobody tried this\\n\\x1b[31mred')\n"
     "c.load_settings = boom\n"

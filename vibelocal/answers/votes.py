@@ -126,5 +126,6 @@ def _safe(same: Equivalence, a: str, b: str) -> bool:
 
 
 def vote_seeds(base_seed: int, k: int) -> list[int]:
-    """K distinct seeds derived from one: base, base+1, … (kept within 32 bits)."""
-    return [(base_seed + i) % (2**32) for i in range(k)]
+    """K distinct seeds derived from one: base, base+1, … wrapping within 0..4,294,967,294 (llama.cpp reads
+    4,294,967,295 as "pick a random seed", which would make a sample irreproducible)."""
+    return [(base_seed + i) % (2**32 - 1) for i in range(k)]
