@@ -218,3 +218,46 @@ def test_votes_run_side_by_side_on_the_servers_slots(server):
     data = json.loads(run.stdout)
     assert [s["seed"] for s in data["samples"]] == [5, 6]
     assert all(s["usage"]["server_requests"] >= 1 for s in data["samples"])
+
+
+def test_the_tutor_works_on_the_server(server):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(
+        [sys.executable, "-m", "vibelocal", "tutor", "-p", "What is 6 times 7?", "--key", "42",
+         "--backend", server, "--prefill-think", "--budget", "16", "--hint-budget", "16"],
+        input="41\nhint\n42\nquit\n", capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "Not yet." in run.stdout and "Correct!" in run.stdout
+    assert "Hint 1" in run.stdout  # written by the model on the server, after its private solve there
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.anyio
+async def test_the_chat_app_says_which_server_it_uses_and_answers(server):
+    from vibelocal.config import Settings
+    from vibelocal.session import Session
+    from vibelocal.tui.app import VibelocalApp
+    from vibelocal.tui.widgets.prompt import PromptInput
+
+    session = Session(Settings(backend=server, prefill_think=True, budget="16", temperature=0.0))
+    app = VibelocalApp(session)
+
+    async def until(check, timeout=120.0):
+        for _ in range(int(timeout / 0.05)):
+            if check():
+                return
+            await pilot.pause(0.05)
+        raise AssertionError("timed out")
+
+    async with app.run_test(size=(110, 36)) as pilot:
+        await until(lambda: f"on llama-server at {server}" in app.chat.model_label)
+        app.chat.query_one(PromptInput).focus()
+        await pilot.press(*"why is 2+2 even?", "enter")
+        await until(lambda: app.chat.last_reply() is not None and app.chat.last_reply().status != "streaming")
+        reply = app.chat.last_reply()
+        assert reply.thinking.strip() and reply.status == "complete"
