@@ -207,3 +207,67 @@ def test_open_history_leaves_a_good_file_alone(tmp_path):
         assert aside is None and [c.title for c in history.conversations()] == ["kept"]
     finally:
         history.close()
+
+
+def test_redo_turn_replaces_the_last_reply_and_can_edit_the_message(db):
+    c = db.new_conversation()
+    first = db.add_message(c.id, "user", "What is 6*7?")
+    old = db.start_reply(c.id)
+    db.finish_reply(old, thinking="six sevens", content="41", status="complete")
+    new = db.redo_turn(c.id, first.id)
+    assert [(m.role, m.content, m.status) for m in db.messages(c.id)] == [
+        ("user", "What is 6*7?", "complete"),
+        ("assistant", "", "streaming"),
+    ]
+    db.finish_reply(new, thinking="again", content="42", status="complete")
+    edited = db.redo_turn(c.id, first.id, text="What is 6*8?")
+    assert [(m.role, m.content, m.status) for m in db.messages(c.id)] == [
+        ("user", "What is 6*8?", "complete"),
+        ("assistant", "", "streaming"),
+    ]
+    assert db.messages(c.id)[1].id == edited
+    assert db.conversation(c.id).title == "What is 6*8?"  # named after the first message, so renamed with it
+
+
+def test_redo_turn_refuses_anything_but_the_last_user_message_and_changes_nothing(db):
+    c = db.new_conversation()
+    first = db.add_message(c.id, "user", "one")
+    db.finish_reply(db.start_reply(c.id), thinking="", content="1", status="complete")
+    db.add_message(c.id, "user", "two")
+    db.finish_reply(db.start_reply(c.id), thinking="", content="2", status="complete")
+    db.rename(c.id, "Numbers")
+    before = db.messages(c.id)
+    with pytest.raises(ValueError, match="not the last user message"):
+        db.redo_turn(c.id, first.id, text="uno")
+    other = db.new_conversation()
+    with pytest.raises(ValueError):
+        db.redo_turn(other.id, before[2].id)
+    assert db.messages(c.id) == before and db.messages(other.id) == []
+    last = db.redo_turn(c.id, before[2].id, text="dos")
+    assert [m.content for m in db.messages(c.id)] == ["one", "1", "dos", ""]
+    assert db.conversation(c.id).title == "Numbers" and db.messages(c.id)[-1].id == last
+
+
+def test_a_process_killed_after_a_redo_keeps_the_new_turn(tmp_path):
+    path = tmp_path / "h.sqlite3"
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from vibelocal.history import History
+        h = History({str(path)!r})
+        c = h.new_conversation()
+        q = h.add_message(c.id, "user", "What is 6*7?")
+        h.finish_reply(h.start_reply(c.id), thinking="six sevens", content="41", status="complete")
+        mid = h.redo_turn(c.id, q.id, text="What is 7*6?")
+        h.save_reply(mid, thinking="seven sixes", content="")
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    with History(path) as h:
+        (conv,) = h.conversations()
+        assert [(m.role, m.content, m.thinking, m.status) for m in h.messages(conv.id)] == [
+            ("user", "What is 7*6?", "", "complete"),
+            ("assistant", "", "seven sixes", "interrupted"),
+        ]

@@ -261,6 +261,54 @@ class History:
         self._touch(conversation_id, now)
         return int(cur.lastrowid or 0)
 
+    def redo_turn(self, conversation_id: int, user_message_id: int, *, text: str | None = None) -> int:
+        """Replace the reply to the conversation's last user message with a new empty `streaming` one; with
+        `text`, the message itself is edited first. Returns the new reply's id.
+
+        Everything after the message (the old reply) is deleted in the same transaction that edits the message
+        and starts the new reply, so a crash leaves either the old turn or the new one, never half of each.
+        ValueError when `user_message_id` is not the last user message of that conversation (nothing changes).
+        """
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                reply_id = self._redo(conversation_id, user_message_id, text, now)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return reply_id
+
+    def _redo(self, conversation_id: int, user_message_id: int, text: str | None, now: float) -> int:
+        """The body of `redo_turn`, inside its transaction (the lock held)."""
+        db = self._db
+        users = db.execute(
+            "SELECT id, content FROM messages WHERE conversation_id = ? AND role = 'user' ORDER BY id",
+            (conversation_id,),
+        ).fetchall()
+        if not users or int(users[-1]["id"]) != user_message_id:
+            raise ValueError(f"message {user_message_id} is not the last user message of this conversation")
+        db.execute(
+            "DELETE FROM messages WHERE conversation_id = ? AND id > ?", (conversation_id, user_message_id)
+        )
+        if text is not None:
+            db.execute(
+                "UPDATE messages SET content = ?, updated_at = ? WHERE id = ?", (text, now, user_message_id)
+            )
+            if len(users) == 1:  # the chat was named after this message: name it after the edited text
+                db.execute(
+                    "UPDATE conversations SET title = ? WHERE id = ? AND title = ?",
+                    (title_from(text), conversation_id, title_from(users[0]["content"])),
+                )
+        cur = db.execute(
+            "INSERT INTO messages (conversation_id, role, status, created_at, updated_at) "
+            "VALUES (?, 'assistant', 'streaming', ?, ?)",
+            (conversation_id, now, now),
+        )
+        db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
+        return int(cur.lastrowid or 0)
+
     def save_reply(self, message_id: int, *, thinking: str, content: str) -> None:
         """Progress of a reply still streaming (called every second or so)."""
         self._run(

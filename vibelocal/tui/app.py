@@ -136,6 +136,17 @@ class VibelocalApp(App[None]):
         yield SystemCommand("Rename conversation", "Rename the open conversation", chat.action_rename)
         yield SystemCommand("Delete conversation", "Delete the open conversation", chat.action_delete)
         yield SystemCommand("Export as Markdown", "Write the conversation to a .md file", chat.action_export)
+        yield SystemCommand(
+            "Regenerate", "Replace the last reply with a new one, same budget", chat.action_regenerate
+        )
+        yield SystemCommand(
+            "Regenerate with a bigger budget",
+            "Replace the last reply with a new one, twice the thinking budget",
+            lambda: chat.action_regenerate(bigger=True),
+        )
+        yield SystemCommand(
+            "Edit last message", "Put your last message back in the input", chat.action_edit_last
+        )
         yield SystemCommand("Copy answer", "Copy the latest answer", chat.action_copy_answer)
         yield SystemCommand("Copy final answer", "Copy the latest boxed answer", chat.action_copy_final)
         yield SystemCommand(

@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from vibelocal.config import BudgetSpec
 from vibelocal.engine.control import TurnControl
 from vibelocal.history import StoredMessage, reproducibility_record
 from vibelocal.tui import messages as m
@@ -90,6 +91,9 @@ class ChatScreen(Screen):
         Binding("f8", "delete", "Delete", show=False),
         Binding("ctrl+s", "export", "Export", show=False),
         Binding("f9", "toggle_sidebar", "Sidebar", show=False),
+        Binding("f5", "regenerate", "Regenerate", show=False),
+        # priority: over the input's own F6 (select the line), which the app does not document
+        Binding("f6", "regenerate(True)", "Regenerate, bigger budget", show=False, priority=True),
     ]
     SIDEBAR_MIN_WIDTH = 100
     """Below this many columns the sidebar starts hidden (F9 shows it)."""
@@ -103,6 +107,8 @@ class ChatScreen(Screen):
         self.model_label = "loading model…"
         self._turns = 0
         self._sidebar_chosen: bool | None = None  # what F9 last set; None: follow the width
+        self.editing: int | None = None
+        """The id of the user message being edited (Up in the empty input); sending replaces it and its reply."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -172,6 +178,7 @@ class ChatScreen(Screen):
             self.notify("A reply is still streaming: press Esc to stop it first.", severity="warning")
             return
         self.conversation_id = conversation_id
+        self.editing = None
         await self.transcript.remove_children()
         if conversation_id is not None:
             widgets = [
@@ -307,11 +314,29 @@ class ChatScreen(Screen):
             return
         prompt.clear()
         history = self.app.history
+        if self.editing is not None and self.conversation_id is not None:
+            editing, self.editing = self.editing, None
+            try:
+                reply_id = history.redo_turn(self.conversation_id, editing, text=text)
+            except ValueError:  # another window on this history added a message meanwhile
+                prompt.load_text(text)
+                self.notify("That message is no longer the last one: nothing was replaced.", severity="error")
+                return
+            await self._trim_transcript(keep_last_user=False)
+            await self.transcript.mount(UserMessage(text))
+            await self._stream_reply(reply_id, budget)
+            return
         if self.conversation_id is None:
             self.conversation_id = history.new_conversation().id
         history.add_message(self.conversation_id, "user", text)  # committed before anything can fail
+        await self.transcript.mount(UserMessage(text))
+        await self._stream_reply(history.start_reply(self.conversation_id), budget)
+
+    async def _stream_reply(self, message_id: int, budget: BudgetSpec | None) -> None:
+        """Show an empty reply for the stored `streaming` message `message_id` and start generating it."""
+        assert self.conversation_id is not None
         reply = AssistantReply(show_thinking=self.app.session.settings.show_thinking)
-        await self.transcript.mount_all([UserMessage(text), reply])
+        await self.transcript.mount(reply)
         self.transcript.scroll_end(animate=False)
         self._turns += 1
         self.active = ActiveTurn(
@@ -319,15 +344,72 @@ class ChatScreen(Screen):
             control=TurnControl(),
             reply=reply,
             conversation_id=self.conversation_id,
-            message_id=history.start_reply(self.conversation_id),
+            message_id=message_id,
             budget_label=budget.label if budget is not None else None,
         )
         self.refresh_sidebar()
         meter = self.query_one(BudgetMeter)
         meter.line = "Thinking…"
         meter.display = True
-        chat = history.chat_messages(self.conversation_id)
+        chat = self.app.history.chat_messages(self.conversation_id)
         self.generate(self.active.turn, chat, self.active.control, budget)
+
+    # ------------------------------------------------------------------ regenerate, edit and resend
+
+    def _last_user_message(self, doing: str) -> StoredMessage | None:
+        """The open conversation's last user message, when `doing` (e.g. "regenerate") may start now;
+        otherwise None, after a note that says why."""
+        if self.active is not None:
+            self.notify(
+                f"A reply is streaming: stop the reply first (Esc), then {doing}.", severity="warning"
+            )
+            return None
+        stored = self.app.history.messages(self.conversation_id) if self.conversation_id is not None else []
+        users = [msg for msg in stored if msg.role == "user"]
+        if not users:
+            self.notify(f"Nothing to {doing} yet: send a message first.", severity="warning")
+            return None
+        return users[-1]
+
+    async def _trim_transcript(self, *, keep_last_user: bool) -> None:
+        """Remove the shown last turn: everything after the last user message, and that message unless kept."""
+        shown = list(self.transcript.children)
+        last = max((i for i, w in enumerate(shown) if isinstance(w, UserMessage)), default=len(shown))
+        await self.transcript.remove_children(shown[last + 1 if keep_last_user else last :])
+
+    async def action_regenerate(self, bigger: bool = False) -> None:
+        """Replace the last reply by a new one to the same message: same budget, or twice it (F6)."""
+        from vibelocal.tui import redo
+
+        user = self._last_user_message("regenerate")
+        if user is None or self.conversation_id is None:
+            return
+        self.editing = None
+        old = self.app.history.messages(self.conversation_id)[-1]
+        budget = redo.budget_of(old.record if old.role == "assistant" else {}, self.app.session.budget())
+        if bigger:
+            budget = redo.bigger(budget)
+            self.notify(f"Regenerating with a thinking budget of {budget.label}.", timeout=3)
+        reply_id = self.app.history.redo_turn(self.conversation_id, user.id)
+        await self._trim_transcript(keep_last_user=True)
+        await self._stream_reply(reply_id, budget)
+
+    def action_edit_last(self) -> None:
+        """Put the last user message back in the input; sending it replaces the message and its reply."""
+        user = self._last_user_message("edit")
+        if user is None:
+            return
+        prompt = self.query_one(PromptInput)
+        prompt.load_text(user.content)
+        prompt.move_cursor(prompt.document.end)
+        prompt.focus()
+        self.editing = user.id
+        self.notify(
+            "Editing your last message: Enter resends it and replaces its reply, Esc cancels.", timeout=4
+        )
+
+    def on_prompt_input_edit_last(self, event: PromptInput.EditLast) -> None:
+        self.action_edit_last()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="turn")
     def generate(self, turn: int, chat: list, control: TurnControl, budget: Any = None) -> None:
@@ -475,6 +557,10 @@ class ChatScreen(Screen):
     # ------------------------------------------------------------------ steering and copying
 
     def action_stop(self) -> None:
+        if self.active is None and self.editing is not None:
+            self.editing = None
+            self.query_one(PromptInput).clear()
+            self.notify("Edit cancelled: the message and its reply are kept.", timeout=2)
         if self.active is not None and not self.active.control.cancelled:
             self.active.control.cancel()
             self.active.note = "stopping…"

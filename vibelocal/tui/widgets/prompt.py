@@ -1,4 +1,5 @@
-"""The multi-line message input: Enter sends, Shift+Enter or Ctrl+J inserts a newline."""
+"""The multi-line message input: Enter sends, Shift+Enter or Ctrl+J inserts a newline, Up when empty asks to
+edit the last message."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ class PromptInput(TextArea):
             super().__init__()
             self.text = text
 
+    class EditLast(Message):
+        """Up was pressed in the empty input: the user wants their last message back to edit it."""
+
     def __init__(self, **kwargs) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
 
@@ -27,6 +31,11 @@ class PromptInput(TextArea):
             text = self.text
             if text.strip():
                 self.post_message(self.Submitted(text.strip("\n")))
+            return
+        if event.key == "up" and not self.text:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.EditLast())
             return
         if event.key in ("shift+enter", "ctrl+j"):
             event.stop()
