@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 from vibelocal.engine.control import TurnControl
-from vibelocal.errors import VibelocalError
 from vibelocal.tui import messages as m
+from vibelocal.tui.wording import in_app_error
 from vibelocal.types import ChatMessage, StreamEvent
 
 if TYPE_CHECKING:
@@ -31,10 +31,8 @@ Post = Callable[[Message], Any]
 
 
 def error_line(exc: BaseException) -> str:
-    """One line for the user: the message and hint of a VibelocalError, or the exception's type and text."""
-    if isinstance(exc, VibelocalError):
-        return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-    return f"{type(exc).__name__}: {exc}"
+    """One line for the user, in the app's words (no command-line flags): see vibelocal.tui.wording."""
+    return in_app_error(exc)
 
 
 def pump_turn(

@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from vibelocal.config import BudgetSpec
@@ -19,7 +20,14 @@ from vibelocal.engine.control import TurnControl
 from vibelocal.history import StoredMessage, reproducibility_record
 from vibelocal.tui import messages as m
 from vibelocal.tui import workers
-from vibelocal.tui.widgets.meter import BudgetMeter, StatsBar, budget_line, record_footer, stats_line
+from vibelocal.tui.widgets.meter import (
+    BudgetMeter,
+    StatsBar,
+    budget_line,
+    conversation_line,
+    record_footer,
+    stats_line,
+)
 from vibelocal.tui.widgets.prompt import PromptInput
 from vibelocal.tui.widgets.reply import AssistantReply, UserMessage
 from vibelocal.tui.widgets.sidebar import ConversationList
@@ -109,6 +117,7 @@ class ChatScreen(Screen):
         self._sidebar_chosen: bool | None = None  # what F9 last set; None: follow the width
         self.editing: int | None = None
         """The id of the user message being edited (Up in the empty input); sending replaces it and its reply."""
+        self._conversation_line = ""  # the open conversation's totals, for the stats bar
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -151,7 +160,12 @@ class ChatScreen(Screen):
             self.notify(event.error, title="Model", severity="error", timeout=10)
 
     def show_stats(self, detail: str = "") -> None:
-        self.query_one(StatsBar).show(self.model_label, detail)
+        self.query_one(StatsBar).show(self.model_label, detail, self._conversation_line)
+
+    def count_conversation(self) -> None:
+        """Recount the open conversation's totals for the stats bar (after a switch or a finished reply)."""
+        cid = self.conversation_id
+        self._conversation_line = conversation_line(self.app.history.messages(cid)) if cid is not None else ""
 
     # ------------------------------------------------------------------ conversations
 
@@ -187,6 +201,8 @@ class ChatScreen(Screen):
             ]
             await self.transcript.mount_all(widgets)
             self.transcript.scroll_end(animate=False)
+        self.count_conversation()
+        self.show_stats()
         self.refresh_sidebar()
         self.query_one(PromptInput).focus()
 
@@ -290,6 +306,18 @@ class ChatScreen(Screen):
     def on_resize(self, event: events.Resize) -> None:
         if self._sidebar_chosen is None:
             self.query_one("#sidebar").display = event.size.width >= self.SIDEBAR_MIN_WIDTH
+
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab goes input → conversation → sidebar (the DOM has the sidebar first); anything else after."""
+
+        def rank(widget: Widget) -> int:
+            for place, area in enumerate(("prompt", "log", "sidebar")):
+                if any(node.id == area for node in widget.ancestors_with_self):
+                    return place
+            return 3
+
+        return sorted(super().focus_chain, key=rank)
 
     def action_toggle_sidebar(self) -> None:
         sidebar = self.query_one("#sidebar")
@@ -539,6 +567,7 @@ class ChatScreen(Screen):
     def _end_turn(self, detail: str) -> None:
         self.active = None
         self.query_one(BudgetMeter).display = False
+        self.count_conversation()
         self.show_stats(detail)
         self.refresh_sidebar()
 

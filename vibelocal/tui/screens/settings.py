@@ -1,4 +1,4 @@
-"""The settings screen: budget preset, temperature, model (from installed ones), show thinking; saved to config."""
+"""The settings screen: budget (a preset or any budget typed), temperature, model (from installed ones), show thinking; saved to config."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Switch
 
-from vibelocal.config import PRESETS, Settings, save_settings
-from vibelocal.errors import VibelocalError
+from vibelocal.config import PRESETS, Settings, parse_budget, save_settings
+from vibelocal.errors import UsageError, VibelocalError
+from vibelocal.tui.wording import in_app_error
 from vibelocal.types import InstalledModel
 
 if TYPE_CHECKING:
@@ -25,11 +26,31 @@ def model_ref(model: InstalledModel) -> str:
     return str(model.path)
 
 
+def chosen_budget(preset: str, typed: str) -> str:
+    """The budget the form names: the typed one when there is one (any budget the CLI takes), else the preset.
+
+    Raises ValueError with a sentence for the app when the typed one is not a budget."""
+    text = typed.strip()
+    if not text:
+        return preset
+    try:
+        return parse_budget(text).label
+    except UsageError as exc:
+        raise ValueError(in_app_error(exc)) from None
+
+
 def settings_changes(
-    current: Settings, *, budget: str, temperature: str, model: str, show_thinking: bool
+    current: Settings,
+    *,
+    budget: str,
+    temperature: str,
+    model: str,
+    show_thinking: bool,
+    typed_budget: str = "",
 ) -> dict[str, Any]:
     """What the form changes, validated; raises ValueError with a message for the user."""
     changes: dict[str, Any] = {}
+    budget = chosen_budget(budget, typed_budget)
     if budget != current.budget:
         changes["budget"] = budget
     text = temperature.strip()
@@ -79,6 +100,7 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
             yield Label("Settings", classes="dialog-title")
             yield Label("Reasoning budget per turn")
             yield Select(budgets, value=s.budget, allow_blank=False, id="budget")
+            yield Input(id="budget-custom", placeholder="or type one: 3000, 6k, 90s, 2m (used instead)")
             yield Label("Temperature (empty: the model's own, 0.6 for VibeThinker)")
             yield Input(
                 "" if s.temperature is None else str(s.temperature), id="temperature", placeholder="0.6"
@@ -116,6 +138,7 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
                 temperature=self.query_one("#temperature", Input).value,
                 model=str(self.query_one("#model", Select).value),
                 show_thinking=self.query_one("#show-thinking", Switch).value,
+                typed_budget=self.query_one("#budget-custom", Input).value,
             )
             if changes:
                 save_settings(changes, paths=session.paths)

@@ -46,9 +46,11 @@ def plan_summary(spec: ModelSpec | None, plan: Plan | None, label: str) -> str:
             f"Expected speed: about {plan.expected_decode_tok_s:.0f} tokens/s on {plan.backend.upper()}"
         )
     lines += [f"• {reason}" for reason in plan.reasons]
-    lines += [f"⚠ {warning}" for warning in plan.warnings]
+    lines += [f"Warning: {warning}" for warning in plan.warnings]
     if not plan.fits:
-        lines.append("⚠ This machine is short on memory for this model; it may run slowly or fail to load.")
+        lines.append(
+            "Warning: this machine is short on memory for this model; it may run slowly or fail to load."
+        )
     return "\n".join(lines)
 
 

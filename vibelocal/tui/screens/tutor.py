@@ -19,6 +19,7 @@ from textual.widgets import Button, Footer, Input, Static
 
 from vibelocal.answers.latex import to_unicode
 from vibelocal.engine.control import TurnControl
+from vibelocal.tui.wording import in_app_error
 from vibelocal.tutor.lesson import HINT_LEVELS, Tutor
 from vibelocal.tutor.store import AttemptRecord, HintRecord
 
@@ -54,13 +55,6 @@ class TutorFailed(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
-
-
-def _error_line(exc: BaseException) -> str:
-    message, hint = getattr(exc, "message", None), getattr(exc, "hint", None)
-    if message:
-        return f"{message} ({hint})" if hint else message
-    return f"{type(exc).__name__}: {exc}"
 
 
 class TutorScreen(Screen):
@@ -164,7 +158,7 @@ class TutorScreen(Screen):
             tutor.solve(control=self.control, on_progress=self._progress("Solving privately"))
             self.post_message(TutorReady())
         except Exception as exc:  # a worker reports, never dies silently
-            self.post_message(TutorFailed(_error_line(exc)))
+            self.post_message(TutorFailed(in_app_error(exc)))
 
     def _progress(self, label: str):
         def report(tokens: int) -> None:
@@ -251,7 +245,7 @@ class TutorScreen(Screen):
         try:
             self.post_message(TutorVerdict(self.tutor.attempt(text)))
         except Exception as exc:
-            self.post_message(TutorFailed(_error_line(exc)))
+            self.post_message(TutorFailed(in_app_error(exc)))
 
     def action_hint(self) -> None:
         if self.tutor is None or self.busy:
@@ -269,7 +263,7 @@ class TutorScreen(Screen):
                 TutorHint(self.tutor.hint(control=self.control, on_progress=self._progress("Writing a hint")))
             )
         except Exception as exc:
-            self.post_message(TutorFailed(_error_line(exc)))
+            self.post_message(TutorFailed(in_app_error(exc)))
 
     def action_solution(self) -> None:
         if self.tutor is None or self.busy or self.tutor.record.key is None:

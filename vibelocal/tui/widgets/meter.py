@@ -1,8 +1,10 @@
-"""The budget meter (thinking tokens against the budget, ETA) and the stats line (tok/s, TTFT, device, quant)."""
+"""The budget meter (thinking tokens against the budget, ETA), the stats line (tok/s, TTFT, device, quant) and the
+open conversation's totals."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -10,6 +12,9 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from vibelocal.types import EngineInfo, TurnStats
+
+if TYPE_CHECKING:
+    from vibelocal.history import StoredMessage
 
 BAR_WIDTH = 24
 
@@ -83,6 +88,28 @@ def record_footer(record: dict[str, Any]) -> str:
     return stats_line(stats, info if record.get("device") else None).strip(" ·")
 
 
+def conversation_line(messages: Iterable[StoredMessage]) -> str:
+    """`4 messages · 1,234 thought · 56 answered · last 23.4 tok/s` for the open conversation; "" when empty."""
+    count = thought = answered = 0
+    last_rate: float | None = None
+    for message in messages:
+        count += 1
+        if message.role == "assistant":
+            thought += int(message.record.get("thinking_tokens") or 0)
+            answered += int(message.record.get("answer_tokens") or 0)
+            last_rate = message.record.get("tok_s") or last_rate
+    if not count:
+        return ""
+    parts = [
+        f"{count} message" + ("" if count == 1 else "s"),
+        f"{thought:,} thought",
+        f"{answered:,} answered",
+    ]
+    if last_rate:
+        parts.append(f"last {last_rate:.1f} tok/s")
+    return " · ".join(parts)
+
+
 class BudgetMeter(Widget):
     """Shown while a turn thinks; the screen feeds it counts, the widget only formats."""
 
@@ -93,7 +120,8 @@ class BudgetMeter(Widget):
 
 
 class StatsBar(Static):
-    """The bottom line: the loaded model, then the live or last turn's numbers."""
+    """The bottom line: the loaded model, the open conversation's totals, then the live or last turn's numbers."""
 
-    def show(self, model: str, detail: str = "") -> None:
-        self.update(Text(f"{model}  {detail}".rstrip(), no_wrap=True, overflow="ellipsis"))
+    def show(self, model: str, detail: str = "", conversation: str = "") -> None:
+        head = f"{model} │ {conversation}" if conversation else model
+        self.update(Text(f"{head}  {detail}".rstrip(), no_wrap=True, overflow="ellipsis"))

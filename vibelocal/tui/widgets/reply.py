@@ -15,12 +15,12 @@ from vibelocal.tui.widgets.thinking import ThinkingPanel
 ANSWER_REFRESH_S = 0.1
 """New answer text is handed to the Markdown widget at most this often: each append costs a layout pass."""
 
-STATUS_LABELS = {
+STATUS_LABELS = {  # glyphs every common terminal font has (not ⏹ or ⚠)
     "streaming": "",
     "complete": "",
-    "stopped": "⏹ stopped",
-    "interrupted": "⚠ interrupted: the app closed mid-reply",
-    "error": "⚠ failed",
+    "stopped": "■ stopped",
+    "interrupted": "interrupted: the app closed mid-reply",
+    "error": "failed",
 }
 
 
