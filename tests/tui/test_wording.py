@@ -17,7 +17,7 @@ CLI = re.compile(r"(?<![\w-])--[a-z]|\bvibelocal [a-z]")
     [
         ("run: vibelocal pull vibethinker-3b", "download it from the first-run screen, or choose a model in Settings (F3)"),
         ("run: vibelocal pull", "download it from the first-run screen, or choose a model in Settings (F3)"),
-        ("re-download it with: vibelocal pull --force", "download it again from the first-run screen, or choose a model in Settings (F3)"),
+        ("re-download it with: vibelocal pull --force", "the file may be damaged: choose a model in Settings (F3)"),
         ("pass --api-key or set VIBELOCAL_API_KEY", "set api_key in config.toml (or VIBELOCAL_API_KEY) and restart the app"),
         ("check that it runs and the URL (--backend) is right", "check that the server runs and that its address is right"),
         ("shorten it, or raise --ctx", "shorten it, or start a new conversation (Ctrl+N)"),
@@ -69,3 +69,16 @@ def test_in_app_error():
     assert in_app_error(BadInputError("too long", hint="see: vibelocal tutor --list")) == "too long"
     assert in_app_error(UsageError("invalid budget 'x'")) == "invalid budget 'x'"
     assert in_app_error(RuntimeError("boom")) == "RuntimeError: boom"
+
+
+def test_a_backend_address_error_names_no_flag():
+    from vibelocal.engine.remote.detect import candidate_urls
+
+    with pytest.raises(UsageError) as caught:
+        candidate_urls("ftp://host")
+    assert caught.value.message.startswith("--backend")  # written for the command line
+    line = in_app_error(caught.value)
+    assert line == (
+        "the backend address 'ftp://host' is not an http(s) URL "
+        "(for example http://host:8080 (the backend setting in config.toml))"
+    )

@@ -16,15 +16,21 @@ _HINTS: list[tuple[re.Pattern[str], str]] = [
     ),
     (
         re.compile(r"re-download it|pull --force"),
-        f"download it again from the first-run screen, or {CHOOSE_MODEL}",
+        f"the file may be damaged: {CHOOSE_MODEL}",
     ),
     (re.compile(r"^run: vibelocal pull\b"), f"download it from the first-run screen, or {CHOOSE_MODEL}"),
     (re.compile(r"--api-key"), "set api_key in config.toml (or VIBELOCAL_API_KEY) and restart the app"),
+    (
+        re.compile(r"for example --backend"),
+        "for example http://host:8080 (the backend setting in config.toml)",
+    ),
     (re.compile(r"--backend"), "check that the server runs and that its address is right"),
     (re.compile(r"--ctx"), "shorten it, or start a new conversation (Ctrl+N)"),
     (re.compile(r"--budget"), BIGGER_BUDGET),
     (re.compile(r"--name"), "pick another name"),
 ]
+_FLAG_NAMES = {"--backend": "the backend address", "--effort": "the effort"}
+"""Flags a core message itself may name (the `backend` setting arrives through `--backend` or config.toml)."""
 _CLI_WORDS = re.compile(r"(?<![\w-])--[a-z]|\bvibelocal [a-z]|\bpass -")
 """What gives a sentence away as written for a terminal: a flag, or a command to type."""
 
@@ -48,5 +54,7 @@ def in_app_error(exc: BaseException) -> str:
         exc_hint = getattr(exc, "hint", None)
     else:
         message, exc_hint = exc.message, exc.hint
+    for flag, words in _FLAG_NAMES.items():
+        message = re.sub(rf"(?<![\w-]){flag}\b", words, message)
     hint = in_app_hint(exc_hint)
     return f"{message} ({hint})" if hint else message

@@ -98,9 +98,10 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
             models.insert(0, (f"{s.model} (current)", s.model))
         with Vertical(classes="dialog-box settings-box"):
             yield Label("Settings", classes="dialog-title")
-            yield Label("Reasoning budget per turn")
-            yield Select(budgets, value=s.budget, allow_blank=False, id="budget")
-            yield Input(id="budget-custom", placeholder="or type one: 3000, 6k, 90s, 2m (used instead)")
+            yield Label("Reasoning budget per turn (a typed one wins over the list)")
+            with Horizontal(classes="budget-row"):
+                yield Select(budgets, value=s.budget, allow_blank=False, id="budget")
+                yield Input(id="budget-custom", placeholder="or type: 6k, 3000, 90s, 2m")
             yield Label("Temperature (empty: the model's own, 0.6 for VibeThinker)")
             yield Input(
                 "" if s.temperature is None else str(s.temperature), id="temperature", placeholder="0.6"
