@@ -101,6 +101,16 @@ async def test_an_invalid_typed_budget_shows_an_inline_error_and_is_not_saved(ma
         assert app.session.settings.budget == "medium"
 
 
+async def test_on_a_short_terminal_the_settings_scroll_to_save(make_session):
+    app = VibelocalApp(make_session())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f3")
+        box, save = app.screen.query_one(".settings-box"), app.screen.query_one("#save")
+        save.focus()  # what Tab onto it does
+        await pilot.pause()
+        assert box.region.contains_region(save.region) and save.region.height > 0  # scrolled into view
+
+
 # --------------------------------------------------------------------------- Tab order
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Switch
 
@@ -96,7 +96,7 @@ class SettingsScreen(ModalScreen[dict[str, Any] | None]):
         models = [(model_ref(m) if m.repo else f"{m.label} (your file)", model_ref(m)) for m in installed]
         if s.model not in [v for _, v in models]:
             models.insert(0, (f"{s.model} (current)", s.model))
-        with Vertical(classes="dialog-box settings-box"):
+        with VerticalScroll(classes="dialog-box settings-box"):  # scrolls to Save on a short terminal
             yield Label("Settings", classes="dialog-title")
             yield Label("Reasoning budget per turn (a typed one wins over the list)")
             with Horizontal(classes="budget-row"):
