@@ -107,8 +107,8 @@ async def test_on_a_short_terminal_the_settings_scroll_to_save(make_session):
         await pilot.press("f3")
         box, save = app.screen.query_one(".settings-box"), app.screen.query_one("#save")
         save.focus()  # what Tab onto it does
-        await pilot.pause()
-        assert box.region.contains_region(save.region) and save.region.height > 0  # scrolled into view
+        # scrolled into view (the scroll may animate: wait for it)
+        await wait_for(pilot, lambda: box.region.contains_region(save.region) and save.region.height > 0)
 
 
 # --------------------------------------------------------------------------- Tab order

@@ -25,7 +25,7 @@ THINKING = "First, 6 times 7 is 42. Let me double-check: 7 times 6 is also 42. "
 ANSWER = "The product is $6 \\times 7 = 42$, so the answer is $\\boxed{42}$."
 
 
-async def wait_for(pilot, condition: Callable[[], object], *, steps: int = 1500, pause: float = 0.02) -> None:
+async def wait_for(pilot, condition: Callable[[], object], *, steps: int = 4000, pause: float = 0.02) -> None:
     """Let the app run until `condition()` holds (a wait, not a timed assertion: it fails only if it never holds)."""
     for _ in range(steps):
         if condition():
