@@ -219,6 +219,9 @@ class Plan(BaseModel):
     n_ctx_train: int | None = None
     expected_trace_s: float | None = None
     """Expected seconds to decode an 8k-token reasoning trace at expected_decode_tok_s."""
+    n_parallel: int = 1
+    """Sequences the context decodes side by side in one batch (`--votes K`, `serve --parallel N`); each of
+    them holds up to `n_ctx` tokens, so the KV cache is sized for `n_ctx * n_parallel`."""
 
 
 # --------------------------------------------------------------------------- generation
