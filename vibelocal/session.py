@@ -277,6 +277,7 @@ class Session:
             prefill_think=prefill,
             loop_detection=s.loop_detection,
             force_boxed=force_boxed,
+            speculate=s.speculate,
         )
 
     def stream(

@@ -261,6 +261,10 @@ class GenerationSettings:
     """Keep the KV cache of the prompt prefix the last turn shared. Off, the turn starts from an empty cache as a
     fresh process does (llama.cpp's numbers depend on the cache's layout): `solve --votes` turns it off so sample
     i is exactly `solve --seed` with sample i's seed."""
+    speculate: bool = False
+    """N-gram speculative decoding on the local engine (engine/llama/speculative.py): drafts from the prompt
+    and the text so far are verified in one batch, every token still sampled by the full chain from the logits
+    of the accepted history (same distribution; greedy text equal up to batched-matmul float rounding)."""
 
 
 StopReason = Literal["answered", "budget_exhausted", "context_full", "loop", "cancelled", "error"]
@@ -293,6 +297,16 @@ class TurnStats:
     """Remote backends: tokens the server evaluated again beyond what was new (0 when its prefix cache held)."""
     server_requests: int = 0
     """Remote backends: generation requests this turn took (1, plus one per injection or rollback)."""
+    draft_tokens: int = 0
+    """Speculative decoding: draft tokens verified (each one is evaluated, so it is in `evaluated_tokens`)."""
+    accepted_draft_tokens: int = 0
+    """Speculative decoding: draft tokens the sampler chose, so kept; the rest were rolled back."""
+
+    @property
+    def rejected_draft_tokens(self) -> int:
+        """Draft tokens evaluated and rolled back: evaluated == prompt - cached + thinking + forced + answer +
+        rejected."""
+        return self.draft_tokens - self.accepted_draft_tokens
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object (llama-bench field names)."),
         save: bool = typer.Option(True, "--save/--no-save", help="Store the result for the planner's estimates."),
     ) -> None:  # fmt: skip
-        """Measure prompt and decode speed on this machine (pp512, tg128 at depths 0/4k/16k) and the roofline.
+        """Measure prompt and decode speed on this machine (pp512, tg128 at depths 0/4k/16k) and the roofline,
+        and greedy decoding of a copied sequence without and with speculative decoding (copy128, copy128 +spec).
 
         Exit codes: 0 measured, 2 usage error, 4 model not installed, 5 model failed to load, 130 interrupted.
         """
@@ -58,7 +59,7 @@ def run_bench_command(
     ref: str | None, pp: int, tg: int, depths: tuple[int, ...], repetitions: int, *, as_json: bool, save: bool
 ) -> dict[str, Any]:
     from vibelocal.config import load_settings
-    from vibelocal.engine.llama.bench import BenchCase, run_bench
+    from vibelocal.engine.llama.bench import BenchCase, copy_cases, run_bench
     from vibelocal.placement.measured import memory_bandwidth_gbs, save_result, speed_key
     from vibelocal.placement.planner import plan_for_model
     from vibelocal.session import Session
@@ -82,7 +83,7 @@ def run_bench_command(
         _note(
             f"depths over the model's context ({limit:,} usable) skipped: {[d for d in depths if d > limit]}"
         )
-    cases = [BenchCase("pp", pp, 0), *(BenchCase("tg", 0, tg, d) for d in kept)]
+    cases = [BenchCase("pp", pp, 0), *(BenchCase("tg", 0, tg, d) for d in kept), *copy_cases(tg)]
     bandwidth = memory_bandwidth_gbs()
     rows = _with_progress(lambda on_step: run_bench(installed, plan, cases, repetitions=repetitions, on_step=on_step),
                           total=len(cases) * repetitions, quiet=as_json)  # fmt: skip
@@ -164,9 +165,24 @@ def _print_table(result: dict[str, Any]) -> None:
         roof = f"{row['roofline_ts']:.1f}" if "roofline_ts" in row else "-"
         pct = f"{row['roofline_pct']:.0f}%" if "roofline_pct" in row else "-"
         print(f"{row['test']:<16}{speed:>16}{roof:>12}{pct:>10}")
+    _print_speculation(result["results"])
     if result["planner_estimate_tok_s"]:
         print(
             f"the planner had estimated {result['planner_estimate_tok_s']:.1f} tok/s half-way through an 8k trace"
+        )
+
+
+def _print_speculation(rows: list[dict[str, Any]]) -> None:
+    """Below the table: what speculation gained on the copy trace, its acceptance, and whether it was lossless."""
+    plain = next((r for r in rows if r["test"].startswith("copy") and "speculation" not in r), None)
+    for row in rows:
+        spec = row.get("speculation")
+        if spec is None or plain is None or not plain["avg_ts"]:
+            continue
+        same = {True: "same tokens", False: "DIFFERENT tokens", None: "not compared"}[row["identical"]]
+        print(
+            f"speculation on the copy trace: {row['avg_ts'] / plain['avg_ts']:.2f}x, "
+            f"{spec['accepted']} of {spec['drafted']} drafts accepted ({spec['acceptance_rate']:.0%}), {same}"
         )
 
 

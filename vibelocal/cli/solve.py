@@ -55,6 +55,7 @@ class SolveOptions:
     prompt: str | None = None
     backend: str | None = None
     api_key: str | None = None
+    speculate: bool | None = None
 
 
 def _make_session(settings: Any, on_status: Callable[[str], None]) -> Any:
@@ -127,6 +128,11 @@ def register(app: typer.Typer) -> None:
         ),
         backend: str | None = options.BACKEND,
         api_key: str | None = options.API_KEY,
+        speculate: bool | None = typer.Option(
+            None,
+            "--speculate/--no-speculate",
+            help="N-gram speculative decoding (same sampling; default: the `speculate` setting, off).",
+        ),
     ) -> None:
         """Solve one problem: thinking streams to stderr, the answer goes to stdout.
 
@@ -136,6 +142,7 @@ def register(app: typer.Typer) -> None:
         options = SolveOptions(
             file, kind.value if kind else None, hide_thinking, show_thinking, raw, answer_only, as_json,
             budget, model, temperature, seed, prefill_think, votes, yes, ctx, answer_budget, prompt, backend, api_key,
+            speculate,
         )  # fmt: skip
         try:
             code = run_solve(options)
@@ -170,6 +177,7 @@ def run_solve(opts: SolveOptions) -> int:
             "answer_budget": opts.answer_budget,
             "backend": opts.backend,
             "api_key": opts.api_key,
+            "speculate": opts.speculate,
         }
     )
     budget = parse_budget(settings.budget)
@@ -384,7 +392,16 @@ def usage_dict(record: TurnRecord) -> dict[str, Any]:
     }
     if s.server_requests:  # a remote backend: what its cache saved, by its own counters
         usage.update(reprocessed_tokens=s.reprocessed_tokens, server_requests=s.server_requests)
+    if s.draft_tokens:  # evaluated == prompt - cached + thinking + forced + answer + rejected drafts
+        usage.update(rejected_draft_tokens=s.rejected_draft_tokens)
     return usage
+
+
+def speculation_dict(record: TurnRecord) -> dict[str, Any]:
+    """Speculative decoding's drafts: verified, kept, and the share kept (0 when none were drafted)."""
+    s = record.stats
+    rate = s.accepted_draft_tokens / s.draft_tokens if s.draft_tokens else 0.0
+    return {"drafted": s.draft_tokens, "accepted": s.accepted_draft_tokens, "acceptance_rate": round(rate, 4)}
 
 
 def timings_dict(record: TurnRecord) -> dict[str, Any]:
@@ -419,6 +436,7 @@ def envelope(
         "budget_hit": record.budget_hit,
         "usage": usage_dict(record),
         "timings": timings_dict(record),
+        "speculation": speculation_dict(record),
         "model": {
             "path": str(model.path) if model else info.model_path,
             "sha256": (model.sha256 if model else None) or info.sha256,

@@ -18,16 +18,24 @@ def llama_evaluated(engine: LlamaEngine) -> int:
     return (perf.n_p_eval if perf.t_p_eval_ms > 0 else 0) + (perf.n_eval if perf.t_eval_ms > 0 else 0)
 
 
-def assert_no_token_twice(engine: LlamaEngine, before: int, stats: TurnStats) -> None:
-    """What llama.cpp decoded since `before` (a `llama_evaluated` reading taken before the turn) is exactly
-    the uncached prompt plus every generated and injected token, and the turn's own count agrees."""
-    decoded = llama_evaluated(engine) - before
-    counted = (
+def accounted(stats: TurnStats) -> int:
+    """What a turn says llama.cpp evaluated: the uncached prompt, every generated and injected token, and the
+    speculative drafts it rolled back."""
+    return (
         stats.prompt_tokens
         - stats.cached_tokens
         + stats.thinking_tokens
         + stats.forced_tokens
         + stats.answer_tokens
+        + stats.rejected_draft_tokens
     )
+
+
+def assert_no_token_twice(engine: LlamaEngine, before: int, stats: TurnStats) -> None:
+    """What llama.cpp decoded since `before` (a `llama_evaluated` reading taken before the turn) is exactly
+    the uncached prompt plus every generated and injected token plus the rejected speculative drafts, and the
+    turn's own count agrees."""
+    decoded = llama_evaluated(engine) - before
+    counted = accounted(stats)
     assert decoded == counted, f"llama.cpp decoded {decoded} tokens, the turn accounts for {counted}"
     assert stats.evaluated_tokens == decoded

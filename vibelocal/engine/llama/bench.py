@@ -2,7 +2,11 @@
 
 - `pp N`: N prompt tokens evaluated in batches of the plan's size, from an empty cache;
 - `tg N`: N tokens decoded one at a time (each token's logits computed, as in a reasoning trace), at a depth
-  of 0 and at deeper fills of the cache (how a long trace slows down).
+  of 0 and at deeper fills of the cache (how a long trace slows down);
+- `copy N` and `copy N +spec`: N tokens sampled greedily by the engine's own decode backend after a prompt
+  that repeats a random token sequence (the model copies it on: a repetitive trace), without and with n-gram
+  speculative decoding (engine/llama/speculative.py); the `+spec` row reports its acceptance and whether its
+  tokens were the same as the row without.
 
 The token ids are fixed pseudo-random ones, as llama-bench does: speed does not depend on what the text says.
 Every call happens on the calling thread, which is the only thread that touches this model.
@@ -29,6 +33,11 @@ class BenchCase:
     n_prompt: int
     n_gen: int
     n_depth: int = 0
+    speculate: bool = False
+
+
+COPY_SPAN = 64
+"""Random tokens the `copy` rows' prompt holds twice (the second time cut short, for the model to go on)."""
 
 
 @dataclass
@@ -40,6 +49,11 @@ class BenchRow:
     n_gen: int
     n_depth: int
     samples_ts: list[float] = field(default_factory=list)
+    speculate: bool = False
+    drafted: int = 0
+    accepted: int = 0
+    identical: bool | None = None
+    """`copy +spec` rows: every repetition's tokens equal the `copy` row's (None: no row to compare with)."""
 
     @property
     def avg_ts(self) -> float:
@@ -52,9 +66,24 @@ class BenchRow:
     @property
     def name(self) -> str:
         size = self.n_prompt if self.test == "pp" else self.n_gen
-        return f"{self.test}{size}" + (f" @ d{self.n_depth}" if self.n_depth else "")
+        return (
+            f"{self.test}{size}"
+            + (f" @ d{self.n_depth}" if self.n_depth else "")
+            + (" +spec" if self.speculate else "")
+        )
 
     def to_dict(self) -> dict[str, object]:
+        spec: dict[str, object] = {}
+        if self.speculate:
+            rate = self.accepted / self.drafted if self.drafted else 0.0
+            spec = {
+                "speculation": {
+                    "drafted": self.drafted,
+                    "accepted": self.accepted,
+                    "acceptance_rate": round(rate, 3),
+                },
+                "identical": self.identical,
+            }
         return {
             "test": self.name,
             "n_prompt": self.n_prompt,
@@ -63,13 +92,19 @@ class BenchRow:
             "avg_ts": round(self.avg_ts, 2),
             "stddev_ts": round(self.stddev_ts, 2),
             "samples_ts": [round(x, 2) for x in self.samples_ts],
+            **spec,
         }
 
 
 def default_cases(
     pp: int = 512, tg: int = 128, depths: tuple[int, ...] = (0, 4096, 16384)
 ) -> list[BenchCase]:
-    return [BenchCase("pp", pp, 0), *(BenchCase("tg", 0, tg, d) for d in depths)]
+    return [BenchCase("pp", pp, 0), *(BenchCase("tg", 0, tg, d) for d in depths), *copy_cases(tg)]
+
+
+def copy_cases(n_gen: int) -> list[BenchCase]:
+    """The `copy` rows without and with speculation (the plain one first: the other is compared with it)."""
+    return [BenchCase("copy", COPY_SPAN + COPY_SPAN // 8, n_gen, 0, speculate) for speculate in (False, True)]
 
 
 def run_bench(
@@ -91,14 +126,23 @@ def run_bench(
         n_vocab = llm.n_vocab()
         rng = random.Random(1234)
         rows = []
+        copied: list[int] | None = None
         for case in cases:
-            row = BenchRow(case.test, case.n_prompt, case.n_gen, case.n_depth)
+            row = BenchRow(case.test, case.n_prompt, case.n_gen, case.n_depth, speculate=case.speculate)
             for rep in range(repetitions):
                 if cancelled():
                     return rows
                 if on_step:
                     on_step(f"{row.name} ({rep + 1}/{repetitions})")
-                row.samples_ts.append(_measure(llm, case, n_vocab, rng))
+                if case.test == "copy":
+                    rate, out = _measure_copy(llm, case, row)
+                    if not case.speculate:
+                        copied = out
+                    elif copied is not None:
+                        row.identical = (row.identical is not False) and out == copied
+                else:
+                    rate = _measure(llm, case, n_vocab, rng)
+                row.samples_ts.append(rate)
             rows.append(row)
         return rows
     finally:
@@ -129,3 +173,66 @@ def _measure(llm, case: BenchCase, n_vocab: int, rng: random.Random) -> float:
     seconds = time.perf_counter() - t0
     llm.n_tokens = n_past + len(tokens)
     return case.n_gen / seconds
+
+
+def _copy_prompt(n_vocab: int) -> list[int]:
+    """A fixed random span, then its first eighth again: the model goes on copying it."""
+    span = _tokens(random.Random(99), n_vocab, COPY_SPAN)
+    return span + span[: COPY_SPAN // 8]
+
+
+def _measure_copy(llm, case: BenchCase, row: BenchRow) -> tuple[float, list[int]]:
+    """Greedy tokens per second of the engine's decode backend after the copy prompt, and the tokens."""
+    from llama_cpp._internals import LlamaSampler
+
+    from vibelocal.engine.llama.runtime import _LlamaBackend
+    from vibelocal.engine.llama.speculative import SpeculativeBackend
+    from vibelocal.types import TurnStats
+
+    llm.reset()
+    llm._ctx.kv_cache_clear()
+    llm.eval(_copy_prompt(llm.n_vocab()))  # not timed
+    sampler = LlamaSampler()
+    sampler.add_greedy()
+    engine = _BenchEngine(llm)
+    stats = TurnStats()
+    backend = SpeculativeBackend(engine, sampler, stats) if case.speculate else _LlamaBackend(engine, sampler)  # type: ignore[arg-type]
+    out: list[int] = []
+    try:
+        t0 = time.perf_counter()
+        for _ in range(case.n_gen):
+            token = backend.sample()
+            backend.eval([token])
+            out.append(token)
+        seconds = time.perf_counter() - t0
+    finally:
+        backend.close()
+    row.drafted += stats.draft_tokens
+    row.accepted += stats.accepted_draft_tokens
+    return case.n_gen / seconds, out
+
+
+class _BenchEngine:
+    """What a decode backend reads from its engine, over the bench's own Llama (the bench makes every call on
+    its own thread, so no engine thread is needed). No stop tokens: the row decodes exactly `n_gen`."""
+
+    def __init__(self, llm) -> None:
+        import llama_cpp
+
+        self._lib = llama_cpp
+        self._llm = llm
+        self._vocab = llm._model.vocab
+        self._stop_ids: frozenset[int] = frozenset()
+        self._stop_cache: dict[int, bool] = {}
+        self._logits_processor = None
+        self.hook_error: BaseException | None = None
+        self.evaluated = 0
+        self.info = _Info(llm.n_ctx())
+
+    def piece(self, token: int) -> bytes:
+        return b""
+
+
+@dataclass(frozen=True)
+class _Info:
+    n_ctx: int

@@ -352,7 +352,7 @@ class LlamaEngine:
             stats.total_s = time.perf_counter() - t_start
             yield StreamEvent("done", stop_reason="cancelled", stats=stats)
             return
-        backend = _LlamaBackend(self, self._sampler(settings, seed))
+        backend = self._backend(settings, seed, stats)
         try:
             loop = TurnLoop(
                 backend,
@@ -370,6 +370,14 @@ class LlamaEngine:
                 yield event
         finally:
             backend.close()
+
+    def _backend(self, settings: GenerationSettings, seed: int, stats: TurnStats) -> _LlamaBackend:
+        sampler = self._sampler(settings, seed)
+        if not settings.speculate:
+            return _LlamaBackend(self, sampler)
+        from vibelocal.engine.llama.speculative import SpeculativeBackend
+
+        return SpeculativeBackend(self, sampler, stats)
 
     def _reuse_prefix(self, tokens: list[int]) -> int:
         """Keep the longest cached prefix of `tokens` in the KV cache (at least one token left to evaluate)."""
