@@ -24,7 +24,7 @@ PROBLEMS = FIXTURES / "problems"
 FAST = ["--prefill-think", "--budget", "24", "--answer-budget", "24", "--seed", "7"]
 ENVELOPE_KEYS = {
     "answer", "final_answer", "thinking", "stop_reason", "budget_hit", "usage", "timings", "model", "plan",
-    "settings", "seed",
+    "settings", "seed", "speculation",
 }  # fmt: skip
 
 
@@ -433,3 +433,21 @@ def test_help_does_not_import_heavy_libraries():
     words = " ".join(out.stdout.replace("│", " ").split())
     assert "--hide-thinking" in words and "6 no answer" in words and "130 interrupted" in words
     assert "HEAVY []" in out.stdout
+
+
+@pytest.mark.real_model
+def test_speculate_flag_reaches_the_engine_and_the_json_reports_drafts(
+    monkeypatch, real_engine, smollm2_path
+):
+    use_engine(monkeypatch, real_engine)
+    args = [str(PROBLEMS / "half.md"), "--model", str(smollm2_path), *FAST, "--json"]
+    off = json.loads(solve(*args).stdout)
+    assert off["settings"]["speculate"] is False
+    assert off["speculation"] == {"drafted": 0, "accepted": 0, "acceptance_rate": 0.0}
+    on = json.loads(solve(*args, "--speculate").stdout)
+    assert on["settings"]["speculate"] is True
+    spec = on["speculation"]
+    assert spec["drafted"] > 0 and 0 <= spec["accepted"] <= spec["drafted"]
+    assert spec["acceptance_rate"] == round(spec["accepted"] / spec["drafted"], 4)
+    usage = on["usage"]
+    assert usage["rejected_draft_tokens"] == spec["drafted"] - spec["accepted"]
