@@ -3,7 +3,6 @@ without speculation, exact accounting; and what holds of batched against one-tok
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import partial
 
 import numpy as np
