@@ -17,6 +17,8 @@ MIN_NGRAM = 2
 """Shortest n-gram matched: a single repeated token predicts too little to pay for its batch."""
 MAX_DRAFT = 8
 """Most tokens drafted at once (llama.cpp's prompt-lookup default is in the same range)."""
+START_DRAFT = 4
+"""Tokens drafted at first and after a pause: a probe that costs little where drafts will not pay."""
 
 
 class NgramDrafter:
@@ -103,10 +105,10 @@ class DraftGate:
     """
 
     max_length: int = MAX_DRAFT
-    window: int = 4
+    window: int = 3
     pause: int = 64
     max_pause: int = 4096
-    length: int = MAX_DRAFT
+    length: int = START_DRAFT
     single_s: float | None = None
     """Smoothed seconds of a one-token decode."""
     spec_s: float | None = None
@@ -140,7 +142,7 @@ class DraftGate:
         if self.spec_s >= self.single_s:  # not faster: pause, and back off further if it fails again
             self.paused_for = self.next_pause
             self.next_pause = min(2 * self.next_pause, self.max_pause)
-            self.length = self.max_length
+            self.length = min(START_DRAFT, self.max_length)
         else:
             self.next_pause = self.pause
         self.batches = 0

@@ -45,7 +45,13 @@ class SpeculativeBackend(_LlamaBackend):
         super().__init__(engine, sampler)
         llm = self._llm
         self._stats = stats
-        self._gate = gate or DraftGate(max_length=max(0, min(max_draft, llm.n_batch - 1)))
+        if (
+            gate is None
+        ):  # one per engine: what it learnt of this machine's speed carries over to the next turn
+            gate = getattr(engine, "_draft_gate", None)
+            if gate is None:
+                gate = engine._draft_gate = DraftGate(max_length=max(0, min(max_draft, llm.n_batch - 1)))  # type: ignore[attr-defined]
+        self._gate = gate
         self._drafter = NgramDrafter(llm.input_ids[: llm.n_tokens].tolist())
         self._pending: list[int] = []
         """Draft tokens decoded past n_tokens and not accepted yet, in order."""
