@@ -173,8 +173,8 @@ class Settings(BaseModel):
     """Speculative decoding on the local engine: guesses the next tokens from the prompt and the text so far
     (n-gram lookup) and checks them in one batch; every token is still sampled as without it. It pauses itself
     while the batches are not faster than plain decoding. Off by default: on the 2-core CPU it was measured on
-    it gained nothing (a batch cost about as much as its tokens one by one), and batched logits can differ from
-    one-token logits by float rounding, which can change a greedy answer at a near tie (docs/engine.md)."""
+    it gained nothing (a batch cost about as much as its tokens one by one), and llama.cpp's batched logits differ
+    slightly from one-token logits, which can change a greedy answer at a near tie (docs/engine.md)."""
 
     offline: bool = False
     """Never touch the network (like HF_HUB_OFFLINE=1): use only models already downloaded."""

@@ -264,7 +264,8 @@ class GenerationSettings:
     speculate: bool = False
     """N-gram speculative decoding on the local engine (engine/llama/speculative.py): drafts from the prompt
     and the text so far are verified in one batch, every token still sampled by the full chain from the logits
-    of the accepted history (same distribution; greedy text equal up to batched-matmul float rounding)."""
+    of the accepted history: the same distribution, but llama.cpp's batched kernels give slightly different logits
+    than one-token decodes, so the exact text can differ (docs/engine.md)."""
 
 
 StopReason = Literal["answered", "budget_exhausted", "context_full", "loop", "cancelled", "error"]

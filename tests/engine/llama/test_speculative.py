@@ -78,7 +78,8 @@ def test_a_copying_prompt_accepts_drafts_and_gives_the_same_greedy_text(recorded
 def test_the_first_two_positions_of_a_verified_batch_match_one_token_logits(recorded, monkeypatch):
     """What holds on this build: at a verified batch's first two positions the logits equal one-token logits
     bit for bit, and every sampled token before the first batch's third position is the same. Past that,
-    llama.cpp's batched kernels can give other logits (up to about 0.4 here on a story prompt), so greedy text
+    llama.cpp's batched kernels give other logits (up to about 0.8 here on a story prompt; the bare binding
+    does the same), so greedy text
     may part from the text without speculation at a later near tie; docs/engine.md says so."""
     eng, seen = recorded
     starts: list[int] = []

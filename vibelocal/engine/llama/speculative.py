@@ -10,8 +10,9 @@ Why this is lossless: every token is still sampled once, in order, by the full c
 temperature, the seeded dist sampler) from logits of exactly the accepted history; a draft only decides which
 of those logits were computed ahead of time. Accepting draft d exactly when the chain samples d accepts it with
 probability p(d) and otherwise yields a sample from p conditioned on not-d, the distribution-preserving rule.
-Greedy output is the same token sequence; what can differ is float rounding between a batched and a
-one-token matmul (tests/engine/llama/test_speculative.py checks what holds on the real kernels).
+With equal logits, greedy and seeded output are the same token sequence; but llama.cpp's CPU kernels give a
+batch's third and later positions slightly different logits than one-token decodes, so on real weights the text
+can part at a near tie (tests/engine/llama/test_speculative.py checks what holds; docs/engine.md).
 
 Bookkeeping: `llm.input_ids[:llm.n_tokens]` only ever holds accepted tokens (the test logits hook reads it;
 the next turn's prefix reuse compares it), and drafts beyond it live only in the KV cache and `_pending`.
