@@ -239,7 +239,8 @@ def _load_engine(session: Any, opts: SolveOptions, *, quiet: bool) -> ChatEngine
     from vibelocal.cli.problem_input import LoadingNote
 
     with LoadingNote(model.label if model else "model", quiet=quiet):
-        return session.engine(opts.model, model=model)
+        # --votes K: K sequences of one batch where the engine can decode them (the planner may fit fewer)
+        return session.engine(opts.model, model=model, parallel=opts.votes)
 
 
 def _print_final(final: str, kind: str, render: Any) -> None:
@@ -449,24 +450,35 @@ def run_votes(
     render: Any,
     budget_label: str,
 ) -> int:
-    """K samples with seeds base..base+K-1; final answers grouped by equivalence; the largest group wins."""
+    """K samples with seeds base..base+K-1; final answers grouped by equivalence; the largest group wins. The
+    vote stops early once the leading group can no longer be overtaken (the rest are cut)."""
     from vibelocal.answers.votes import group_answers, math_equivalence, text_equivalence, vote_seeds
+    from vibelocal.cli.parallel import CUT
     from vibelocal.cli.render import StreamRenderer
 
     assert generation.seed is not None
     seeds = vote_seeds(generation.seed, opts.votes)
     # each sample from an empty cache, as `solve --seed SEED` alone would run it
     generations = [replace(generation, seed=seed, reuse_prefix=False) for seed in seeds]
-    records = _sample(engine, messages, generations, render, kind)
-    finals = [r.final_answer(kind) for r in records]
-    result = group_answers(finals, text_equivalence if kind == "code" else math_equivalence())
+    equivalent = text_equivalence if kind == "code" else math_equivalence()
+    started = time.monotonic()
+    records = _sample(engine, messages, generations, render, kind, equivalent)
+    wall_s = time.monotonic() - started
+    cut = [i for i, r in enumerate(records) if r.stop_reason == CUT]
+    finals = [None if i in cut else r.final_answer(kind) for i, r in enumerate(records)]
+    result = group_answers(finals, equivalent, cut=cut)
     winner = result.winner
-    best = records[winner.members[0]] if winner else records[-1]
+    best = records[winner.members[0]] if winner else _last_judged(records)
     final = winner.answer if winner else None
+    if cut:
+        _note(f"{len(cut)} of {len(records)} samples cut: the leading answer could no longer be overtaken")
     _note(f"agreement {result.agreement}" + (f": {final}" if final and kind != "code" else ""))
     if opts.as_json:
         data = envelope(best, final, session, engine, generation, kind, budget_label)
-        data["samples"] = [sample_dict(r, f) for r, f in zip(records, finals, strict=True)]
+        data["timings"]["total_s"] = round(wall_s, 4)  # the whole vote, not the winning sample alone
+        data["samples"] = [
+            sample_dict(r, f, seed) for r, f, seed in zip(records, finals, seeds[: len(records)], strict=True)
+        ]
         data["agreement"] = result.to_dict()
         print_json(data)
     elif opts.answer_only:
@@ -481,12 +493,18 @@ def run_votes(
         renderer.handle(StreamEvent("answer", text=best.answer))
         renderer.finish()
     if any(r.stop_reason == "cancelled" for r in records):
-        return exit_code(records[-1], None)
+        return exit_code(next(r for r in records if r.stop_reason == "cancelled"), None)
     if winner is None:
         raise NoAnswerError(
             f"no answer: none of the {len(records)} samples gave a final answer", hint="try a larger --budget"
         )
     return ExitCode.OK
+
+
+def _last_judged(records: list[TurnRecord]) -> TurnRecord:
+    from vibelocal.cli.parallel import CUT
+
+    return next((r for r in reversed(records) if r.stop_reason != CUT), records[-1])
 
 
 def _sample(
@@ -495,15 +513,21 @@ def _sample(
     generations: list[GenerationSettings],
     render: Any,
     kind: str,
+    equivalent: Any,
 ) -> list[TurnRecord]:
-    """The vote's samples: side by side on a server that serves several turns at once, else one after another."""
-    from vibelocal.cli.parallel import can_run_side_by_side, sample_side_by_side
+    """The vote's samples: side by side on an engine that decodes several turns at once (server slots, or the
+    local engine's sequences), else one after another. Either way the vote stops once it is settled."""
+    from vibelocal.answers.extract import TurnRecord
+    from vibelocal.answers.votes import VoteTally
+    from vibelocal.cli.parallel import CUT, can_run_side_by_side, sample_side_by_side
 
     n = len(generations)
+    tally = VoteTally(n, equivalent)
 
-    def report(i: int, record: TurnRecord) -> None:
-        answer = record.final_answer(kind) or "no final answer"
-        _note(f"sample {i + 1}/{n}: {answer} ({record.stop_reason})")
+    def report(i: int, record: TurnRecord) -> bool:
+        final = record.final_answer(kind)
+        _note(f"sample {i + 1}/{n}: {final or 'no final answer'} ({record.stop_reason})")
+        return record.stop_reason != "cancelled" and tally.add(i, final)
 
     if can_run_side_by_side(engine):
         _note(f"{n} samples, {min(n, engine.parallel)} at a time on {engine.info.device}")  # type: ignore[attr-defined]
@@ -515,18 +539,21 @@ def _sample(
         records.append(record)
         if record.stop_reason == "cancelled":
             break
-        report(i, record)
+        if report(i, record):  # settled: the samples not started are cut
+            records += [TurnRecord(stop_reason=CUT) for _ in range(n - len(records))]
+            break
     return records
 
 
-def sample_dict(record: TurnRecord, final: str | None) -> dict[str, Any]:
-    """One sample of --votes in the JSON: its answer, final answer, stop reason, seed, usage and timings."""
+def sample_dict(record: TurnRecord, final: str | None, seed: int | None = None) -> dict[str, Any]:
+    """One sample of --votes in the JSON: its answer, final answer, stop reason, seed, usage and timings. A cut
+    sample keeps what it wrote before it was stopped (nothing when it never started) and its seed."""
     return {
         "answer": record.answer.strip(),
         "final_answer": final,
         "stop_reason": record.stop_reason,
         "budget_hit": record.budget_hit,
-        "seed": record.stats.seed,
+        "seed": record.stats.seed if record.stats.seed is not None else seed,
         "usage": usage_dict(record),
         "timings": timings_dict(record),
     }
