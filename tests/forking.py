@@ -2,7 +2,7 @@
 
 It stands in for the local engine loaded with `n_parallel` sequences (and for a server's slots): the front
 ends only see `parallel`, `fork()`, `stream()` on each handle, and `close()`. Every handle plays the script the
-turn's seed picks; a script marked `HANG` thinks one token and then waits until the turn is cancelled, so a
+turn's settings and messages pick (`by_seed`: the seed); a script marked `HANG` thinks one token and then waits until the turn is cancelled, so a
 test can tell a cut sample from a finished one without racing a clock. `overlap` makes each turn wait, before
 its first token, until that many turns are streaming at once: a test that asks for it fails (the barrier
 breaks) unless the turns really run side by side.
@@ -41,7 +41,7 @@ class ForkingEngine(ScriptedEngine):
 
     def __init__(
         self,
-        scripts: Callable[[GenerationSettings], Script] | Script,
+        scripts: Callable[[GenerationSettings, Sequence[ChatMessage]], Script] | Script,
         *,
         parallel: int = 4,
         overlap: int = 0,
@@ -70,7 +70,7 @@ class ForkingEngine(ScriptedEngine):
         control: TurnControl | None = None,
     ) -> Iterator[StreamEvent]:
         control = control or TurnControl()
-        script = self._scripts(settings) if callable(self._scripts) else self._scripts
+        script = self._scripts(settings, messages) if callable(self._scripts) else self._scripts
         shared = self.shared
         with shared.lock:
             shared.active += 1
@@ -102,5 +102,5 @@ class ForkingEngine(ScriptedEngine):
         yield StreamEvent("done", stop_reason="cancelled", stats=stats)
 
 
-def by_seed(scripts: dict[int, Script]) -> Callable[[GenerationSettings], Script]:
-    return lambda settings: scripts[settings.seed]  # type: ignore[index]
+def by_seed(scripts: dict[int, Script]) -> Callable[[GenerationSettings, Sequence[ChatMessage]], Script]:
+    return lambda settings, _messages: scripts[settings.seed]  # type: ignore[index]

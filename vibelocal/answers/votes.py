@@ -18,6 +18,9 @@ from typing import Any
 
 Equivalence = Callable[[str, str], bool]
 
+CUT = "cut"
+"""The stop reason of a sample an early-stopped vote no longer needed (cancelled running, or never started)."""
+
 DEFAULT_CHECK_TIMEOUT_S = 2.0
 """Each pairwise equivalence check gives up (as "not equivalent") after this long."""
 

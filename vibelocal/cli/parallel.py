@@ -16,15 +16,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from vibelocal.answers.extract import TurnRecord
+from vibelocal.answers.votes import CUT, Equivalence, VoteTally
 from vibelocal.engine.control import TurnControl
 from vibelocal.types import ChatMessage, GenerationSettings
+
+__all__ = ["CUT", "can_run_side_by_side", "sample_side_by_side", "sample_vote"]
 
 CANCEL_WAIT_S = 10.0
 """After Ctrl-C or a settled vote, how long the running samples get to end their turns (each stops within a
 token)."""
-
-CUT = "cut"
-"""The stop reason of a sample the vote no longer needed (cancelled running, or never started)."""
 
 
 def can_run_side_by_side(engine: Any) -> bool:
@@ -37,9 +37,11 @@ def sample_side_by_side(
     generations: Sequence[GenerationSettings],
     *,
     on_done: Callable[[int, TurnRecord], bool | None],
+    cancel: TurnControl | None = None,
 ) -> list[TurnRecord]:
     """One record per generation, in order; at most `engine.parallel` turns at a time. Once `on_done` returns
-    True the vote is settled: the unfinished samples are cut (their records say `cut`)."""
+    True the vote is settled: the unfinished samples are cut (their records say `cut`). Cancelling `cancel`
+    (the caller's control) cancels every sample, as Ctrl-C does."""
     workers = max(1, min(len(generations), engine.parallel))
     engines = [engine] + [engine.fork() for _ in range(workers - 1)]
     free = list(engines)
@@ -75,6 +77,8 @@ def sample_side_by_side(
     try:
         start_more()
         while pending and not settled:
+            if cancel is not None and cancel.cancelled:
+                raise KeyboardInterrupt
             done, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
             for future in sorted(done, key=futures.__getitem__):
                 future.result()
@@ -89,7 +93,7 @@ def sample_side_by_side(
                         record.stop_reason = CUT
             else:
                 start_more()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or the caller's control
         _cancel(controls, pending)
         cf.wait(pending, timeout=CANCEL_WAIT_S)
         for record in records:
@@ -108,3 +112,41 @@ def _cancel(controls: list[TurnControl], pending: set[cf.Future[int]]) -> None:
         future.cancel()
     for control in controls:
         control.cancel()
+
+
+def sample_vote(
+    engine: Any,
+    messages: Sequence[ChatMessage],
+    generations: Sequence[GenerationSettings],
+    *,
+    kind: str,
+    equivalent: Equivalence,
+    run_one: Callable[[GenerationSettings], TurnRecord],
+    note: Callable[[str], None],
+    cancel: TurnControl | None = None,
+) -> list[TurnRecord]:
+    """A vote's samples: side by side on an engine that decodes several turns at once (server slots, or the
+    local engine's sequences), else one after another through `run_one`. Either way the vote stops once it is
+    settled (the rest are cut) and `note` tells each sample's outcome."""
+    n = len(generations)
+    tally = VoteTally(n, equivalent)
+
+    def report(i: int, record: TurnRecord) -> bool:
+        final = record.final_answer(kind)
+        note(f"sample {i + 1}/{n}: {final or 'no final answer'} ({record.stop_reason})")
+        return record.stop_reason != "cancelled" and tally.add(i, final)
+
+    if can_run_side_by_side(engine):
+        note(f"{n} samples, {min(n, engine.parallel)} at a time on {engine.info.device}")
+        return sample_side_by_side(engine, messages, generations, on_done=report, cancel=cancel)
+    records: list[TurnRecord] = []
+    for i, generation in enumerate(generations):
+        note(f"sample {i + 1}/{n} (seed {generation.seed})")
+        record = run_one(generation)
+        records.append(record)
+        if record.stop_reason == "cancelled" or (cancel is not None and cancel.cancelled):
+            break
+        if report(i, record):  # settled: the samples not started are cut
+            records += [TurnRecord(stop_reason=CUT) for _ in range(n - len(records))]
+            break
+    return records

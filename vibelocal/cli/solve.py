@@ -515,34 +515,15 @@ def _sample(
     kind: str,
     equivalent: Any,
 ) -> list[TurnRecord]:
-    """The vote's samples: side by side on an engine that decodes several turns at once (server slots, or the
-    local engine's sequences), else one after another. Either way the vote stops once it is settled."""
-    from vibelocal.answers.extract import TurnRecord
-    from vibelocal.answers.votes import VoteTally
-    from vibelocal.cli.parallel import CUT, can_run_side_by_side, sample_side_by_side
+    """The vote's samples (cli/parallel.py); one after another, each streams through the terminal renderer."""
+    from vibelocal.cli.parallel import sample_vote
 
-    n = len(generations)
-    tally = VoteTally(n, equivalent)
+    def one(generation: GenerationSettings) -> TurnRecord:
+        return run_turn(engine, messages, generation, render, time_budget_s=generation.thinking_time_s)
 
-    def report(i: int, record: TurnRecord) -> bool:
-        final = record.final_answer(kind)
-        _note(f"sample {i + 1}/{n}: {final or 'no final answer'} ({record.stop_reason})")
-        return record.stop_reason != "cancelled" and tally.add(i, final)
-
-    if can_run_side_by_side(engine):
-        _note(f"{n} samples, {min(n, engine.parallel)} at a time on {engine.info.device}")  # type: ignore[attr-defined]
-        return sample_side_by_side(engine, messages, generations, on_done=report)
-    records: list[TurnRecord] = []
-    for i, generation in enumerate(generations):
-        _note(f"sample {i + 1}/{n} (seed {generation.seed})")
-        record = run_turn(engine, messages, generation, render, time_budget_s=generation.thinking_time_s)
-        records.append(record)
-        if record.stop_reason == "cancelled":
-            break
-        if report(i, record):  # settled: the samples not started are cut
-            records += [TurnRecord(stop_reason=CUT) for _ in range(n - len(records))]
-            break
-    return records
+    return sample_vote(
+        engine, messages, generations, kind=kind, equivalent=equivalent, run_one=one, note=_note
+    )
 
 
 def sample_dict(record: TurnRecord, final: str | None, seed: int | None = None) -> dict[str, Any]:
