@@ -57,8 +57,10 @@ def test_a_small_laptop_gets_fewer_sequences_and_says_why(spec):
     assert plan.fits and 1 <= plan.n_parallel < 8
     assert any(f"{plan.n_parallel} sequence" in r and "not 8" in r for r in plan.reasons)
     assert any(w.startswith(f"only {plan.n_parallel} of 8 sequences fit side by side") for w in plan.warnings)
-    # each sequence keeps at least the context a medium-budget turn needs
+    # each sequence keeps at least the context a medium-budget turn needs, and the plan says it is per sequence
     assert plan.n_ctx >= turn_ctx(8192, 2048, 131072)
+    assert f"context {plan.n_ctx:,} tokens per sequence" in plan.reasons[1]
+    assert not any("traces will be cut short" in w for w in plan.warnings)
 
 
 def test_a_netbook_falls_back_to_one_sequence(spec):

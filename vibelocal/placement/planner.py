@@ -402,6 +402,11 @@ def _context_reason(p: Placement, settings: Settings) -> tuple[str, list[str]]:
         reason = f"context {n_ctx:,} tokens, as set"
         if settings.ctx > trained:
             warnings.append(f"context {settings.ctx:,} is above the model's trained {trained:,}; capped")
+    elif p.n_seq > 1:  # placement/sequences.py kept at least what one turn's budgets need
+        reason = (
+            f"context {n_ctx:,} tokens per sequence: room for one turn's thinking budget, answer and prompt"
+        )
+        return reason, warnings
     elif n_ctx == trained and trained < 32768:
         reason = f"context {n_ctx:,} tokens: the most the model was trained for"
     elif n_ctx >= (wanted := target_ctx(settings, trained)):
