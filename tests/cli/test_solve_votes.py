@@ -95,3 +95,35 @@ def test_sequential_vote_does_not_start_the_samples_it_no_longer_needs(monkeypat
     assert [s["seed"] for s in data["samples"]] == [10, 11, 12, 13, 14]
     assert data["agreement"]["cut"] == 2 and data["agreement"]["total"] == 3
     assert "2 of 5 samples cut" in result.stderr and "at a time" not in result.stderr
+
+
+def test_cancelling_the_callers_control_stops_every_sample():
+    import threading
+    import time
+
+    from vibelocal.cli.parallel import sample_side_by_side
+    from vibelocal.engine.control import TurnControl
+    from vibelocal.types import ChatMessage, GenerationSettings
+
+    engine = ForkingEngine(HANG, parallel=2)
+    cancel = TurnControl()
+    generations = [GenerationSettings(seed=s) for s in (1, 2, 3)]
+    out: list = []
+    worker = threading.Thread(
+        target=lambda: out.append(
+            sample_side_by_side(
+                engine, [ChatMessage("user", "q")], generations, on_done=lambda i, r: False, cancel=cancel
+            )
+        )
+    )
+    worker.start()
+    for _ in range(3000):  # until both handles are busy (the third sample waits for one)
+        if engine.shared.active == 2:
+            break
+        time.sleep(0.01)
+    cancel.cancel()
+    worker.join(30)
+    assert not worker.is_alive()
+    (records,) = out
+    assert [r.stop_reason for r in records] == ["cancelled"] * 3
+    assert sorted(engine.shared.cancelled) == [1, 2] and sorted(engine.shared.seeds) == [1, 2]
