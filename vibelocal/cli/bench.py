@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         tg: int = typer.Option(128, "--tg", min=1, max=4096, help="Tokens for each generation test."),
         depths: str = typer.Option("0,4k,16k", "--depths", help="Cache depths for the generation tests."),
         repetitions: int = typer.Option(3, "--repetitions", "-r", min=1, max=20, help="Runs of each test."),
-        votes: str = typer.Option("1,4", "--votes", help="K samples side by side for the vote rows (0: none)."),
+        votes: str = typer.Option("1,4", "--votes", metavar="K,K", help="K samples side by side for the vote rows (0: none)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object (llama-bench field names)."),
         save: bool = typer.Option(True, "--save/--no-save", help="Store the result for the planner's estimates."),
     ) -> None:  # fmt: skip
