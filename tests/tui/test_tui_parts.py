@@ -53,9 +53,20 @@ def test_pump_batches_fast_tokens_into_few_messages():
 def test_pump_posts_every_token_when_they_are_slow():
     events = [think("x", 1), think("y", 2), StreamEvent("done", stop_reason="answered")]
     posted: list = []
-    pump_turn(events, posted.append, 3, interval=0.01, clock=FakeClock(0.05))
+    pump_turn(events, posted.append, 3, interval=0.01, thinking_interval=0.01, clock=FakeClock(0.05))
     assert kinds(posted) == ["ThinkingDelta", "ThinkingDelta", "TurnFinished"]
     assert all(p.turn == 3 for p in posted)
+
+
+def test_thinking_repaints_ten_times_a_second_and_the_answer_thirty():
+    events = [think("t", i + 1) for i in range(100)] + [StreamEvent("answer", text="a")] * 100
+    events.append(StreamEvent("done", stop_reason="answered"))
+    posted: list = []
+    pump_turn(events, posted.append, 1, clock=FakeClock(0.01))  # 100 tok/s: one second of each
+    thinking = [p for p in posted if isinstance(p, m.ThinkingDelta)]
+    answer = [p for p in posted if isinstance(p, m.AnswerDelta)]
+    assert 8 <= len(thinking) <= 12 and 25 <= len(answer) <= 36
+    assert "".join(p.text for p in thinking) == "t" * 100 and "".join(p.text for p in answer) == "a" * 100
 
 
 @pytest.mark.parametrize(

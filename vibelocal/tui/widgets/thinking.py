@@ -17,8 +17,9 @@ TAIL_LINES = 6
 TAIL_CHARS = 8192
 """While live the body holds only this much of the end of the text (enough for the tail at any width)."""
 
-TITLE_INTERVAL_S = 0.25
-"""The live token counter in the title is redrawn at most this often (a title change costs a layout pass)."""
+TITLE_INTERVAL_S = 1.0
+"""The live token counter in the title is redrawn at most this often (a title change costs a layout pass of the
+screen; the budget meter under the prompt counts the tokens live)."""
 
 
 def thinking_title(tokens: int, *, live: bool, truncated: bool = False) -> str:
