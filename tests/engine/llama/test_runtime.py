@@ -297,6 +297,20 @@ def test_two_turn_chat_evaluates_only_the_new_tokens(engine):
     assert_no_token_twice(engine, before, stats3)
 
 
+def test_a_context_llama_cpp_pads_fills_up_cleanly(smollm2_path):
+    """llama.cpp rounds a context of 300 up to 512 cells, but the binding keeps 300 token slots: the engine's
+    context is the smaller, so a turn that fills it stops with context_full instead of an IndexError."""
+    eng = load(installed(smollm2_path), make_plan(300), smollm2_spec(), check_output=False)
+    try:
+        assert eng.info.n_ctx == 300
+        s = settings(temperature=0.0, max_thinking_tokens=None, max_answer_tokens=4096, loop_detection=False)
+        events, _, _, stats = collect(eng.stream([ChatMessage("user", "Count from one to a thousand.")], s))
+        assert events[-1].stop_reason == "context_full", events[-1]
+        assert stats.prompt_tokens + stats.thinking_tokens + stats.answer_tokens + stats.forced_tokens <= 300
+    finally:
+        eng.close()
+
+
 def test_a_prompt_longer_than_the_context(engine):
     huge = [ChatMessage("user", "word " * 5000)]
     events, _, _, stats = collect(engine.stream(huge, settings()))

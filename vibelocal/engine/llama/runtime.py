@@ -141,7 +141,8 @@ class LlamaEngine:
             sha256=model.sha256,
             backend=plan.backend if attempt.n_gpu_layers else "cpu",
             device="CPU" if attempt.n_gpu_layers == 0 else plan.backend.upper(),
-            n_ctx=llm.n_ctx(),
+            # llama.cpp pads the context (300 becomes 512); the binding's token array keeps the size asked for
+            n_ctx=min(llm.n_ctx(), len(llm.input_ids)),
             n_ctx_train=llm._model.n_ctx_train(),
             n_gpu_layers=attempt.n_gpu_layers,
             n_threads=plan.n_threads,
