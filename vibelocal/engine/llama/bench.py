@@ -227,7 +227,7 @@ class _BenchEngine:
         self._logits_processor = None
         self.hook_error: BaseException | None = None
         self.evaluated = 0
-        self.info = _Info(llm.n_ctx())
+        self.info = _Info(min(llm.n_ctx(), len(llm.input_ids)))  # llama.cpp may pad the context
 
     def piece(self, token: int) -> bytes:
         return b""
