@@ -13,6 +13,7 @@ import llama_cpp
 import numpy as np
 import pytest
 from engine_checks import llama_evaluated
+from test_owner import recorded_calls  # noqa: F401 - a fixture
 from test_runtime import STORY, installed, make_plan, smollm2_spec
 
 from vibelocal.engine.control import TurnControl
@@ -244,6 +245,31 @@ def test_engine_close_mid_batch_ends_every_turn(smollm2_path):
     assert {e.stop_reason for e in ends} == {"cancelled"}
     with pytest.raises(EngineClosedError):
         handles[1].stream(STORY, answer_only())
+
+
+def test_every_llama_cpp_call_of_a_batch_runs_on_the_engine_thread(smollm2_path, recorded_calls):  # noqa: F811
+    consumers = {threading.get_ident()}
+    engine = load(installed(smollm2_path), make_plan().model_copy(update={"n_parallel": K}), smollm2_spec())
+    handles = [engine] + [engine.fork() for _ in range(K - 1)]
+
+    def consume(i: int) -> None:
+        consumers.add(threading.get_ident())
+        settings = answer_only(temperature=0.7, seed=i, max_answer_tokens=16)
+        assert "".join(e.text or "" for e in handles[i].stream(STORY, settings) if e.kind == "answer")
+
+    threads = [threading.Thread(target=consume, args=(i,)) for i in range(K)]
+    for t in threads:
+        t.start()
+    assert engine.count_tokens("hello world") > 0
+    for t in threads:
+        t.join(120)
+    handles[1].close()
+    assert engine.close() is True
+    names = {name for name, _ in recorded_calls}
+    assert {"llama_decode", "llama_sampler_sample", "llama_memory_seq_cp", "llama_memory_seq_rm"} <= names
+    threads_seen = {ident for _, ident in recorded_calls}
+    assert len(threads_seen) == 1, f"llama.cpp was called from {len(threads_seen)} threads"
+    assert not threads_seen & consumers
 
 
 def test_other_calls_run_between_batch_steps(forks):

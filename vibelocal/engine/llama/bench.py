@@ -129,3 +129,86 @@ def _measure(llm, case: BenchCase, n_vocab: int, rng: random.Random) -> float:
     seconds = time.perf_counter() - t0
     llm.n_tokens = n_past + len(tokens)
     return case.n_gen / seconds
+
+
+@dataclass
+class ParallelRow:
+    """Decode speed with `n_seq` sequences in one batch: every step decodes one token of each (batched votes,
+    `serve --parallel`); `samples_ts` counts the tokens of all sequences per second."""
+
+    n_seq: int
+    n_gen: int
+    samples_ts: list[float] = field(default_factory=list)
+
+    @property
+    def avg_ts(self) -> float:
+        return statistics.fmean(self.samples_ts) if self.samples_ts else 0.0
+
+    @property
+    def name(self) -> str:
+        return f"tg{self.n_gen} x{self.n_seq}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "test": self.name,
+            "n_seq": self.n_seq,
+            "n_gen": self.n_gen,
+            "avg_ts": round(self.avg_ts, 2),
+            "samples_ts": [round(x, 2) for x in self.samples_ts],
+        }
+
+
+def run_parallel_decode(
+    model: InstalledModel,
+    plan: Plan,
+    n_seqs: tuple[int, ...] = (1, 4),
+    *,
+    n_gen: int = 128,
+    repetitions: int = 3,
+    on_step: Callable[[str], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> list[ParallelRow]:
+    """Load the model once as a context of `max(n_seqs)` sequences (as the engine does for `n_parallel`) and
+    measure decoding `n_gen` steps of one token per sequence, for each count of sequences."""
+    _check_gguf_header(model.path)
+    capture_logs()
+    sized = plan.model_copy(update={"n_ctx": max(n_gen + 16, 256), "n_parallel": max(max(n_seqs), 2)})
+    llm = _open(model.path, sized, retry_ladder(sized)[0])
+    try:
+        rng = random.Random(1234)
+        rows = []
+        for n_seq in n_seqs:
+            row = ParallelRow(n_seq, n_gen)
+            for rep in range(repetitions):
+                if cancelled():
+                    return rows
+                if on_step:
+                    on_step(f"{row.name} ({rep + 1}/{repetitions})")
+                row.samples_ts.append(_measure_parallel(llm, n_seq, n_gen, rng))
+            rows.append(row)
+        return rows
+    finally:
+        llm.close()
+
+
+def _measure_parallel(llm, n_seq: int, n_gen: int, rng: random.Random) -> float:
+    """Tokens per second over all sequences: `n_gen` decodes of a batch holding one token of each."""
+    import llama_cpp
+
+    llm._ctx.kv_cache_clear()
+    batch = llm._batch.batch
+    n_vocab = llm.n_vocab()
+    t0 = 0.0
+    for step in range(n_gen + 1):  # step 0 (each sequence's first token) is not timed
+        if step == 1:
+            t0 = time.perf_counter()
+        for s in range(n_seq):
+            batch.token[s] = rng.randrange(1, n_vocab)
+            batch.pos[s] = step
+            batch.seq_id[s][0] = s
+            batch.n_seq_id[s] = 1
+            batch.logits[s] = 1
+        batch.n_tokens = n_seq
+        if llama_cpp.llama_decode(llm.ctx, batch) != 0:
+            raise RuntimeError("llama_decode failed")
+    return n_seq * n_gen / (time.perf_counter() - t0)
