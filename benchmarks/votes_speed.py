@@ -108,12 +108,14 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3, help="alternating runs per case (median reported)")
     ap.add_argument("--tokens", type=int, default=128, help="answer tokens per sample at most")
     ap.add_argument("--skip-one", action="store_true", help="skip the one-turn overhead case")
+    ap.add_argument("--skip-votes", action="store_true", help="only the one-turn overhead case")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(one_case(args.child, args.k, args.threads, args.tokens)))
         return 0
-    pairs = [("plain_seq", "batched")] + ([] if args.skip_one else [("plain_one", "batched_one")])
+    pairs = [] if args.skip_votes else [("plain_seq", "batched")]
+    pairs += [] if args.skip_one else [("plain_one", "batched_one")]
     got: dict[str, list[dict]] = {case: [] for pair in pairs for case in pair}
     for r in range(args.runs):
         for a, b in pairs:
@@ -123,22 +125,28 @@ def main() -> int:
                 print(
                     f"run {r + 1} {case}: {last['wall_s']:.2f} s, cpu {last['cpu_s']:.2f} s", file=sys.stderr
                 )
-    seq = statistics.median(x["wall_s"] for x in got["plain_seq"])
-    bat = statistics.median(x["wall_s"] for x in got["batched"])
-    seq_cpu = statistics.median(x["cpu_s"] for x in got["plain_seq"])
-    bat_cpu = statistics.median(x["cpu_s"] for x in got["batched"])
-    same = sum(s["texts"] == b["texts"] for s, b in zip(got["plain_seq"], got["batched"], strict=True))
     print(f"SmolLM2-135M Q4_1, {args.threads} threads, K={args.k}, up to {args.tokens} tokens per sample")
-    print(f"votes sequential (plain engine): median {seq:.2f} s, tokens {got['plain_seq'][0]['tokens']}")
-    print(f"votes batched ({args.k} forks): median {bat:.2f} s, tokens {got['batched'][0]['tokens']}")
-    print(f"batched / sequential = {bat / seq:.2f} by the wall clock  (target <= 0.5, floor 0.6)")
-    print(f"CPU time: sequential {seq_cpu:.2f} s, batched {bat_cpu:.2f} s, ratio {bat_cpu / seq_cpu:.2f}")
-    print(f"runs whose {args.k} texts were identical batched and sequential: {same}/{args.runs}")
+    if not args.skip_votes:
+        seq = statistics.median(x["wall_s"] for x in got["plain_seq"])
+        bat = statistics.median(x["wall_s"] for x in got["batched"])
+        seq_cpu = statistics.median(x["cpu_s"] for x in got["plain_seq"])
+        bat_cpu = statistics.median(x["cpu_s"] for x in got["batched"])
+        same = sum(s["texts"] == b["texts"] for s, b in zip(got["plain_seq"], got["batched"], strict=True))
+        print(f"votes sequential (plain engine): median {seq:.2f} s, tokens {got['plain_seq'][0]['tokens']}")
+        print(f"votes batched ({args.k} forks): median {bat:.2f} s, tokens {got['batched'][0]['tokens']}")
+        print(f"batched / sequential = {bat / seq:.2f} by the wall clock  (target <= 0.5, floor 0.6)")
+        print(f"CPU time: sequential {seq_cpu:.2f} s, batched {bat_cpu:.2f} s, ratio {bat_cpu / seq_cpu:.2f}")
+        print(f"runs whose {args.k} texts were identical batched and sequential: {same}/{args.runs}")
     if not args.skip_one:
         plain = statistics.median(x["decode_tok_s"] for x in got["plain_one"])
         one = statistics.median(x["decode_tok_s"] for x in got["batched_one"])
         print(
             f"one turn: plain engine {plain:.1f} tok/s, batched path {one:.1f} tok/s, ratio {one / plain:.2f}"
+        )
+        p_cpu = statistics.median(x["cpu_s"] / x["tokens"] for x in got["plain_one"]) * 1000
+        o_cpu = statistics.median(x["cpu_s"] / x["tokens"] for x in got["batched_one"]) * 1000
+        print(
+            f"one turn CPU ms per token: plain {p_cpu:.2f}, batched path {o_cpu:.2f}, ratio {p_cpu / o_cpu:.2f}"
         )
     return 0
 

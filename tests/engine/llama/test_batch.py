@@ -336,3 +336,14 @@ def test_scripted_sequences_read_their_own_tokens(tiny_qwen2_path):
             assert stats.thinking_tokens > 0 and events[-1].stop_reason == "answered"
     finally:
         engine.close()
+
+
+def test_run_parallel_decode_gives_a_row_per_batch_width(tiny_qwen2_path):
+    from vibelocal.engine.llama.bench import run_parallel_decode
+
+    model = InstalledModel(path=tiny_qwen2_path, size_bytes=tiny_qwen2_path.stat().st_size, name="tiny-qwen2")
+    plan = Plan(fits=True, quant="F16", n_layers=2, n_ctx=512, n_threads=1)
+    rows = run_parallel_decode(model, plan, (1, 3), n_gen=8, repetitions=2)
+    assert [r.name for r in rows] == ["tg8", "tg8 x3"]
+    assert [r.to_dict().get("n_seq") for r in rows] == [None, 3]
+    assert all(len(r.samples_ts) == 2 and r.avg_ts > 0 for r in rows)

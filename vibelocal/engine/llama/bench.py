@@ -40,6 +40,8 @@ class BenchRow:
     n_gen: int
     n_depth: int
     samples_ts: list[float] = field(default_factory=list)
+    n_seq: int = 1
+    """Sequences decoded in one batch (`run_parallel_decode`); `samples_ts` then counts all their tokens."""
 
     @property
     def avg_ts(self) -> float:
@@ -52,10 +54,14 @@ class BenchRow:
     @property
     def name(self) -> str:
         size = self.n_prompt if self.test == "pp" else self.n_gen
-        return f"{self.test}{size}" + (f" @ d{self.n_depth}" if self.n_depth else "")
+        return (
+            f"{self.test}{size}"
+            + (f" @ d{self.n_depth}" if self.n_depth else "")
+            + (f" x{self.n_seq}" if self.n_seq > 1 else "")
+        )
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        row: dict[str, object] = {
             "test": self.name,
             "n_prompt": self.n_prompt,
             "n_gen": self.n_gen,
@@ -64,6 +70,9 @@ class BenchRow:
             "stddev_ts": round(self.stddev_ts, 2),
             "samples_ts": [round(x, 2) for x in self.samples_ts],
         }
+        if self.n_seq > 1:
+            row["n_seq"] = self.n_seq
+        return row
 
 
 def default_cases(
@@ -131,33 +140,6 @@ def _measure(llm, case: BenchCase, n_vocab: int, rng: random.Random) -> float:
     return case.n_gen / seconds
 
 
-@dataclass
-class ParallelRow:
-    """Decode speed with `n_seq` sequences in one batch: every step decodes one token of each (batched votes,
-    `serve --parallel`); `samples_ts` counts the tokens of all sequences per second."""
-
-    n_seq: int
-    n_gen: int
-    samples_ts: list[float] = field(default_factory=list)
-
-    @property
-    def avg_ts(self) -> float:
-        return statistics.fmean(self.samples_ts) if self.samples_ts else 0.0
-
-    @property
-    def name(self) -> str:
-        return f"tg{self.n_gen} x{self.n_seq}"
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "test": self.name,
-            "n_seq": self.n_seq,
-            "n_gen": self.n_gen,
-            "avg_ts": round(self.avg_ts, 2),
-            "samples_ts": [round(x, 2) for x in self.samples_ts],
-        }
-
-
 def run_parallel_decode(
     model: InstalledModel,
     plan: Plan,
@@ -167,9 +149,10 @@ def run_parallel_decode(
     repetitions: int = 3,
     on_step: Callable[[str], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
-) -> list[ParallelRow]:
+) -> list[BenchRow]:
     """Load the model once as a context of `max(n_seqs)` sequences (as the engine does for `n_parallel`) and
-    measure decoding `n_gen` steps of one token per sequence, for each count of sequences."""
+    measure decoding `n_gen` steps of one token per sequence, for each count of sequences: rows `tg{n_gen}`
+    (one sequence) and `tg{n_gen} xN`, tokens of all sequences per second."""
     _check_gguf_header(model.path)
     capture_logs()
     sized = plan.model_copy(update={"n_ctx": max(n_gen + 16, 256), "n_parallel": max(max(n_seqs), 2)})
@@ -178,7 +161,7 @@ def run_parallel_decode(
         rng = random.Random(1234)
         rows = []
         for n_seq in n_seqs:
-            row = ParallelRow(n_seq, n_gen)
+            row = BenchRow("tg", 0, n_gen, 0, n_seq=n_seq)
             for rep in range(repetitions):
                 if cancelled():
                     return rows
