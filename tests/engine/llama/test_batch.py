@@ -347,3 +347,40 @@ def test_run_parallel_decode_gives_a_row_per_batch_width(tiny_qwen2_path):
     assert [r.name for r in rows] == ["tg8", "tg8 x3"]
     assert [r.to_dict().get("n_seq") for r in rows] == [None, 3]
     assert all(len(r.samples_ts) == 2 and r.avg_ts > 0 for r in rows)
+
+
+def test_votes_side_by_side_on_the_local_engine(batched, solo):
+    """cli/parallel.py's driver (a thread and a fork per sample) on this engine: each sample is its solo run."""
+    from vibelocal.cli.parallel import can_run_side_by_side, sample_side_by_side
+
+    generations = [answer_only(temperature=0.7, top_p=0.95, seed=300 + i) for i in range(K + 1)]
+    assert can_run_side_by_side(batched)
+    done: list[int] = []
+    records = sample_side_by_side(batched, STORY, generations, on_done=lambda i, _r: done.append(i))
+    assert sorted(done) == list(range(K + 1))  # K at a time, the last one on a freed slot
+    assert [r.answer for r in records] == [run(solo, STORY, g)[0] for g in generations]
+    assert all(seq_cells(batched, s) == -1 for s in range(K))
+
+
+def test_closing_a_fork_mid_turn_frees_its_slot(batched):
+    fork = batched.fork()
+    streaming = threading.Event()
+    ends: list[StreamEvent] = []
+
+    def consume() -> None:
+        for event in fork.stream(STORY, answer_only(max_answer_tokens=400)):
+            if event.kind == "answer":
+                streaming.set()
+            ends.append(event)
+
+    thread = threading.Thread(target=consume)
+    thread.start()
+    assert streaming.wait(60)
+    assert fork.close() is True
+    thread.join(30)
+    assert ends[-1].kind == "done" and ends[-1].stop_reason == "cancelled"
+    assert seq_cells(batched, fork.slot) == -1
+    again = [batched.fork() for _ in range(K - 1)]
+    assert fork.slot in {f.slot for f in again}
+    for f in again:
+        f.close()
