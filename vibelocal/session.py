@@ -31,7 +31,8 @@ EngineLoader = Callable[[InstalledModel, Plan, "ModelSpec | None"], ChatEngine]
 class Session:
     """One user's view of vibelocal: settings, catalog, installed models, hardware, at most one loaded engine.
 
-    `engine_loader` and `hardware` can be injected (tests inject a scripted engine or a profile file).
+    `engine_loader` and `hardware` can be injected (tests inject a scripted engine or a profile file);
+    `loader_forks` says whether an injected loader's engines decode several sequences at once (`fork()`).
     While a turn streamed through `stream()` runs, `engine()` refuses to switch to another model
     (`EngineBusyError`): the loaded engine is never closed under a running turn. `close()` is the one
     deliberate exception: it cancels the turn and the engine waits for it before freeing.
@@ -46,8 +47,10 @@ class Session:
         engine_loader: EngineLoader | None = None,
         hardware: HardwareProfile | None = None,
         on_status: Callable[[str], None] | None = None,
+        loader_forks: bool = False,
     ) -> None:
         self.settings = settings or Settings()
+        self._loader_forks = loader_forks
         self.paths = paths or get_paths()
         self.catalog = catalog or Catalog(extra_dirs=[self.paths.config_dir / "models"])
         self._engine_loader = engine_loader
@@ -55,6 +58,7 @@ class Session:
         self._on_status = on_status
         self._engine: ChatEngine | None = None
         self._engine_key: tuple[str, str] | None = None
+        self._engine_parallel = 1
         self.model: InstalledModel | None = None
         self.spec: ModelSpec | None = None
         self.plan_used: Plan | None = None
@@ -153,12 +157,13 @@ class Session:
             self._hardware = probe(self.paths)
         return self._hardware
 
-    def plan(self, model: InstalledModel, spec: ModelSpec | None) -> Plan:
-        """The planner's choice for `model`, with the speed `vibelocal bench` measured here when there is one."""
+    def plan(self, model: InstalledModel, spec: ModelSpec | None, *, parallel: int = 1) -> Plan:
+        """The planner's choice for `model` (for `parallel` sequences side by side, or as many as fit), with
+        the speed `vibelocal bench` measured here when there is one."""
         from vibelocal.placement.measured import load_speed, speed_key
         from vibelocal.placement.planner import apply_measured, plan_for_model
 
-        plan = plan_for_model(model, spec, self.hardware(), self.settings)
+        plan = plan_for_model(model, spec, self.hardware(), self.settings, n_parallel=parallel)
         key = speed_key(model, n_threads=plan.n_threads, n_gpu_layers=plan.n_gpu_layers, backend=plan.backend)
         return apply_measured(plan, load_speed(self.paths, key))
 
@@ -189,9 +194,15 @@ class Session:
         self.model, self.spec, self.plan_used = None, spec, None
         return self._engine
 
-    def engine(self, ref: str | None = None, *, model: InstalledModel | None = None) -> ChatEngine:
+    def engine(
+        self, ref: str | None = None, *, model: InstalledModel | None = None, parallel: int = 1
+    ) -> ChatEngine:
         """Load (once) and return the engine for `ref` or the default model; raises when it is not installed.
-        With a `backend` server set, the server's engine."""
+        With a `backend` server set, the server's engine.
+
+        `parallel` > 1 asks for that many sequences side by side (`--votes K`, `serve --parallel N`): the plan
+        sizes the KV cache for them, or for as many as fit, and says why. An engine that cannot decode several
+        sequences at once is planned (and loaded) for one; the front ends then run the turns one after another."""
         if self.remote:
             return self.remote_engine()
         model = model or self.find_installed(ref)
@@ -201,8 +212,9 @@ class Session:
                 f"model {parsed.display} is not installed",
                 hint=f"run: vibelocal pull {parsed.raw}",
             )
+        n_parallel = parallel if parallel > 1 and self.local_engine_forks() else 1
         key = (str(model.path), self._load_key())
-        if self._engine is not None and self._engine_key == key:
+        if self._engine is not None and self._engine_key == key and n_parallel <= self._engine_parallel:
             return self._engine
         if self.busy:
             raise EngineBusyError(
@@ -211,7 +223,12 @@ class Session:
             )
         self.close()
         spec = self.spec_for(model)
-        plan = self.plan(model, spec)
+        plan = self.plan(model, spec, parallel=n_parallel)
+        if plan.n_parallel < n_parallel and self._on_status is not None:
+            self._on_status(
+                f"{plan.n_parallel} of {n_parallel} sequences fit side by side in memory "
+                f"(vibelocal doctor --parallel {n_parallel} says why)"
+            )
         loader = self._engine_loader
         if loader is None:
             from vibelocal.engine.llama import load
@@ -220,14 +237,23 @@ class Session:
                 return load(m, p, s, on_status=self._on_status)
 
         self._engine = loader(model, plan, spec)
-        self._engine_key = key
+        self._engine_key, self._engine_parallel = key, n_parallel
         self.model, self.spec, self.plan_used = model, spec, plan
         return self._engine
 
     def _load_key(self) -> str:
-        """The settings that change how a model is loaded; sampler and budget changes need no reload."""
+        """The settings that change how a model is loaded; sampler and budget changes need no reload (nor does
+        asking for fewer parallel sequences than the engine was loaded with)."""
         s = self.settings
         return repr((s.quant, s.ctx, s.kv_cache_type, s.n_gpu_layers, s.threads))
+
+    def local_engine_forks(self) -> bool:
+        """Whether the local engine decodes several sequences of one context at once (it has `fork()`)."""
+        if self._engine_loader is not None:
+            return self._loader_forks
+        from vibelocal.engine.llama import LlamaEngine
+
+        return callable(getattr(LlamaEngine, "fork", None))
 
     @property
     def busy(self) -> bool:

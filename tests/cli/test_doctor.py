@@ -153,3 +153,19 @@ def test_doctor_checks_the_disk_of_the_folder_downloads_use(
         model = download.pull(parse_ref("smol-test", catalog), quant=None, paths=get_paths(), options=options)
     assert measured == {"doctor": [str(folder)], "pull": [str(folder)]}
     assert model.path.is_relative_to(folder)
+
+
+def test_parallel_plans_k_sequences_and_says_when_fewer_fit():
+    big = json.loads(
+        doctor("--json", "--hardware", str(PROFILES / "rtx4060_32gb.json"), "--parallel", "4").stdout
+    )
+    assert big["plan"]["n_parallel"] == 4
+    assert any(r.startswith("4 sequences side by side") for r in big["reasons"])
+    text = doctor("--hardware", str(PROFILES / "rtx4060_32gb.json"), "--parallel", "4").stdout
+    assert "x 4 sequences side by side" in text
+    small = json.loads(
+        doctor("--json", "--hardware", str(PROFILES / "netbook_4gb.json"), "--parallel", "4").stdout
+    )
+    assert small["plan"]["n_parallel"] == 1
+    assert any("not 4" in r for r in small["reasons"])
+    assert any(w.startswith("only 1 of 4 sequences fit side by side") for w in small["warnings"])

@@ -201,3 +201,36 @@ def test_a_note_at_a_line_start_or_without_thinking_text_is_printed_at_once():
     renderer.handle(StreamEvent("thinking", text="hidden "))
     renderer.handle(StreamEvent("status", text="now"))
     assert err.getvalue() == "note: now\n"
+
+
+class CountingWrites(io.StringIO):
+    """A stream that counts its writes (stderr writes straight through: each is a system call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_a_batch_of_events_is_one_write_and_the_same_text():
+    options = terminal_options(show_thinking=True, out=io.StringIO(), err=io.StringIO(), environ={})
+    events = list(
+        ScriptedEngine(Script(THINKING, ANSWER)).stream([ChatMessage("user", "q")], GenerationSettings())
+    )
+    thinking = [e for e in events if e.kind == "thinking"]
+    assert len(thinking) > 10
+    one_by_one, batched = CountingWrites(), CountingWrites()
+    a = StreamRenderer(options, out=io.StringIO(), err=one_by_one)
+    b = StreamRenderer(options, out=io.StringIO(), err=batched)
+    for event in thinking:
+        a.handle(event)
+    b.handle_batch(thinking)
+    assert batched.writes == 1 and one_by_one.writes == len(thinking)
+    assert batched.getvalue() == one_by_one.getvalue() == THINKING
+    for r in (a, b):
+        r.handle_batch([e for e in events if e.kind != "thinking"])
+        r.finish()
+    assert batched.getvalue() == one_by_one.getvalue()

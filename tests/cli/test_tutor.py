@@ -362,3 +362,61 @@ def test_a_keyless_session_is_not_what_a_bare_resume_picks(tmp_path, monkeypatch
     record = TutorStore(scripted_paths()).list()[0]  # the student saw it: kept, to be given a key
     assert record.key is None and TutorStore(scripted_paths()).latest_unfinished() is None
     assert f"vibelocal tutor --resume {record.id} --key ANSWER" in (result.exception.hint or "")
+
+
+# --------------------------------------------------------------------------- the private solve as a vote
+
+
+def _vote_scripts(answers: dict[int, str]):
+    def pick(settings, messages) -> Script:
+        if messages[0].content == TUTOR_SYSTEM:
+            return Script(thinking=THINKING, answer="Count the eggs in one row, then the rows.")
+        return Script(thinking=THINKING, answer=f"So \\boxed{{{answers[settings.seed]}}}")
+
+    return pick
+
+
+def _vote_session(monkeypatch, smollm2_path, engine):
+    monkeypatch.setenv("VIBELOCAL_SEED", "20")
+
+    def make(settings):
+        settings = settings.model_copy(update={"model": str(smollm2_path)})
+        return Session(settings, engine_loader=lambda m, p, s: engine)
+
+    monkeypatch.setattr(tutor_cli, "make_session", make)
+
+
+def test_the_private_solve_votes_side_by_side(tmp_path, monkeypatch, smollm2_path):
+    from forking import ForkingEngine
+
+    engine = ForkingEngine(_vote_scripts({20: "41", 21: "42", 22: "42"}), parallel=3, overlap=3)
+    _vote_session(monkeypatch, smollm2_path, engine)
+    problem = tmp_path / "eggs.md"
+    problem.write_text("A box holds 6 rows of 7 eggs. How many eggs?\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["tutor", str(problem), "--votes", "3"], input="42\nquit\n")
+    assert result.exit_code == 0, result.output
+    assert "Correct!" in result.stdout and "SECRET-THINKING" not in result.output
+    record = TutorStore(scripted_paths()).list()[0]
+    assert record.key == "42" and record.key_source == "model"  # the answer two of three samples gave
+    assert record.solution == "So \\boxed{42}"
+    assert sorted(engine.shared.seeds) == [20, 21, 22] and engine.shared.most_active == 3
+
+
+def test_the_private_vote_stops_early_without_fork(tmp_path, monkeypatch, smollm2_path):
+    seeds: list[int] = []
+    pick = _vote_scripts({20: "42", 21: "42", 22: "41"})
+
+    class BySeed(ScriptedEngine):
+        def stream(self, messages, settings, control=None):
+            if messages[0].content != TUTOR_SYSTEM:
+                seeds.append(settings.seed)
+            self._script = pick(settings, messages)
+            return super().stream(messages, settings, control)
+
+    _vote_session(monkeypatch, smollm2_path, BySeed(Script()))
+    result = CliRunner().invoke(
+        app, ["tutor", "-p", "How many eggs are 6 rows of 7?", "--votes", "3"], input="quit\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert seeds == [20, 21]  # two agree: the third sample cannot change the key and never runs
+    assert TutorStore(scripted_paths()).list()[0].key == "42"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tui_helpers import ANSWER, THINKING, wait_for, wait_idle
+from tui_helpers import ANSWER, THINKING, HeldEngine, hold_press, wait_for, wait_idle
 
 from vibelocal.engine.budget import WRAP_UP_TEXT
 from vibelocal.engine.scripted import Script, ScriptedEngine, pieces
@@ -73,13 +73,14 @@ async def test_show_thinking_off_keeps_the_panel_closed_while_streaming(make_ses
 
 async def test_escape_stops_and_keeps_the_partial_answer(make_session):
     answer = "word " * 400
-    engine = ScriptedEngine(Script("short thought", answer), tokens_per_s=300)
+    engine = HeldEngine(
+        Script("short thought", answer), tokens_per_s=300, hold_at=len(pieces("short thought")) + 10
+    )
     app = VibelocalApp(make_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "talk")
         reply = app.chat.last_reply()
-        await wait_for(pilot, lambda: len(reply.answer) > 20)
-        await pilot.press("escape")
+        await hold_press(pilot, engine, "escape")
         await wait_idle(pilot, app)
         assert reply.status == "stopped" and "stopped" in str(reply.footer.render())
         assert 0 < len(reply.answer) < len(answer) and answer.startswith(reply.answer)
@@ -97,13 +98,12 @@ async def test_escape_stops_and_keeps_the_partial_answer(make_session):
 
 
 async def test_extend_key_gives_the_budget_2k_more(make_session):
-    engine = ScriptedEngine(Script(LONG_THINKING, ANSWER), tokens_per_s=300)
+    engine = HeldEngine(Script(LONG_THINKING, ANSWER), tokens_per_s=300, hold_at=10)
     app = VibelocalApp(make_session(engine, budget="100"))
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "q")
         reply = app.chat.last_reply()
-        await wait_for(pilot, lambda: reply.panel.tokens >= 5)
-        await pilot.press("ctrl+b")
+        await hold_press(pilot, engine, "ctrl+b")
         await wait_for(pilot, lambda: "/ 2,148 tokens" in app.chat.query_one(BudgetMeter).line)
         await wait_idle(pilot, app)
         total = len(pieces(LONG_THINKING))
@@ -129,13 +129,12 @@ async def test_without_extension_the_small_budget_wraps_up(make_session):
 
 
 async def test_wrap_up_key_ends_thinking_and_answers(make_session):
-    engine = ScriptedEngine(Script(LONG_THINKING, ANSWER), tokens_per_s=300)
+    engine = HeldEngine(Script(LONG_THINKING, ANSWER), tokens_per_s=300, hold_at=10)
     app = VibelocalApp(make_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "q")
         reply = app.chat.last_reply()
-        await wait_for(pilot, lambda: reply.panel.tokens >= 5)
-        await pilot.press("ctrl+f")
+        await hold_press(pilot, engine, "ctrl+f")
         await wait_idle(pilot, app)
         assert reply.thinking.endswith(WRAP_UP_TEXT)
         assert reply.thinking[: -len(WRAP_UP_TEXT)].endswith("again.")  # it finished its sentence first
@@ -186,13 +185,13 @@ async def test_typing_while_it_generates_stays_in_the_input(make_session):
 
 
 async def test_quit_mid_reply_keeps_what_streamed(make_session):
-    engine = ScriptedEngine(Script(LONG_THINKING, ANSWER), tokens_per_s=300)
+    engine = HeldEngine(Script(LONG_THINKING, ANSWER), tokens_per_s=300, hold_at=12)
     app = VibelocalApp(make_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "q")
         reply = app.chat.last_reply()
         await wait_for(pilot, lambda: reply.panel.tokens >= 10)
-        await pilot.press("ctrl+q")
+        await hold_press(pilot, engine, "ctrl+q")
     with History(get_paths().history_db) as history:
         user, stored = history.messages(1)
         assert user.content == "q"
@@ -240,39 +239,43 @@ async def _thinking_with_toasts(pilot, app):
 
 
 async def test_extend_toast_only_when_the_budget_really_changed(make_session):
-    engine = ScriptedEngine(Script(LONG_THINKING, ANSWER), tokens_per_s=300)
+    engine = HeldEngine(Script(LONG_THINKING, ANSWER), tokens_per_s=300, hold_at=10)
     app = VibelocalApp(make_session(engine, budget="100"))
     async with app.run_test(size=SIZE) as pilot:
         toasts, reply = await _thinking_with_toasts(pilot, app)
-        await pilot.press("ctrl+b")
+        await hold_press(pilot, engine, "ctrl+b")
         await wait_for(pilot, lambda: any("+2,048 tokens: 2,148 now" in t for t in toasts))
         await wait_idle(pilot, app)
         assert [t for t in toasts if "Thinking budget" in t] == ["Thinking budget +2,048 tokens: 2,148 now."]
 
 
 async def test_no_extend_toast_without_a_budget_or_once_answering(make_session):
-    engine = ScriptedEngine(Script(LONG_THINKING, ANSWER * 20), tokens_per_s=300)
+    answering = len(pieces(LONG_THINKING)) + 5
+    engine = HeldEngine(Script(LONG_THINKING, ANSWER * 20), tokens_per_s=300, hold_at=answering)
     app = VibelocalApp(make_session(engine, budget="unlimited"))
     async with app.run_test(size=SIZE) as pilot:
         toasts, reply = await _thinking_with_toasts(pilot, app)
         await pilot.press("ctrl+b")  # unlimited: the engine has nothing to extend, so it says nothing
-        await wait_for(pilot, lambda: reply.has_answer)
-        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: reply.has_answer and engine.held.is_set())
+        await hold_press(pilot, engine, "ctrl+b")
         await wait_idle(pilot, app)
         assert not [t for t in toasts if "Thinking budget" in t]
         assert "Already answering: the thinking budget is spent." in toasts
 
 
 async def test_the_meter_drops_its_eta_once_the_answer_starts(make_session):
-    engine = ScriptedEngine(Script(LONG_THINKING, ANSWER * 20), tokens_per_s=300)
+    engine = HeldEngine(
+        Script(LONG_THINKING, ANSWER * 20), tokens_per_s=300, hold_at=len(pieces(LONG_THINKING)) + 5
+    )
     app = VibelocalApp(make_session(engine, budget="2k"))
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "q")
         reply = app.chat.last_reply()
         meter = app.chat.query_one(BudgetMeter)
         await wait_for(pilot, lambda: "ETA" in meter.line)  # thinking: the rate gives an ETA
-        await wait_for(pilot, lambda: reply.has_answer and "answering" in meter.line)
+        await wait_for(pilot, lambda: reply.has_answer and "answering" in meter.line)  # held mid-answer
         assert "ETA" not in meter.line and meter.line.startswith("Thought ")
+        engine.release()
         await wait_idle(pilot, app)
         assert "ETA" not in meter.line
 

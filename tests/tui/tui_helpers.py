@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
+from vibelocal.engine.scripted import ScriptedEngine
 from vibelocal.types import HardwareProfile
 
 GB = 1024**3
@@ -23,6 +26,39 @@ HARDWARE = HardwareProfile(
 
 THINKING = "First, 6 times 7 is 42. Let me double-check: 7 times 6 is also 42. " * 3
 ANSWER = "The product is $6 \\times 7 = 42$, so the answer is $\\boxed{42}$."
+
+
+class HeldEngine(ScriptedEngine):
+    """A scripted engine that stops before its `hold_at`-th token (counting thinking then answer) until released.
+
+    A key pressed while it is held reaches the engine before its next token, however slow the machine is: the
+    tests of live keys (extend, wrap up, stop, quit) do not race the token rate.
+    """
+
+    def __init__(self, *args, hold_at: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.hold_at = hold_at
+        self.held = threading.Event()
+        self._go = threading.Event()
+        self._ticks = 0
+
+    def _tick(self) -> None:
+        self._ticks += 1
+        if self._ticks == self.hold_at:
+            self.held.set()
+            self._go.wait(timeout=60)
+            self._due = time.perf_counter()  # no burst to catch up the time spent held
+        super()._tick()
+
+    def release(self) -> None:
+        self._go.set()
+
+
+async def hold_press(pilot, engine: HeldEngine, *keys: str) -> None:
+    """Wait until `engine` is held, press `keys`, then let it go on."""
+    await wait_for(pilot, engine.held.is_set)
+    await pilot.press(*keys)
+    engine.release()
 
 
 async def wait_for(pilot, condition: Callable[[], object], *, steps: int = 4000, pause: float = 0.02) -> None:

@@ -4,6 +4,9 @@ The groups are a partition that does not depend on the order of the samples: ide
 are one answer, and the distinct answers are grouped in a fixed order (sorted by their canonical text), each
 joining the first group whose first member it is equivalent to. For votes a percent is read as its value
 (`50%` is 1/2, never also 50), so one answer cannot glue two different values into one group.
+
+A vote may stop early: once the leading group is larger than the runner-up plus every sample still to come,
+no outcome of those samples can change the winner, so they are cut (`VoteTally`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Equivalence = Callable[[str, str], bool]
+
+CUT = "cut"
+"""The stop reason of a sample an early-stopped vote no longer needed (cancelled running, or never started)."""
 
 DEFAULT_CHECK_TIMEOUT_S = 2.0
 """Each pairwise equivalence check gives up (as "not equivalent") after this long."""
@@ -38,7 +44,10 @@ class VoteResult:
 
     groups: list[VoteGroup]
     total: int
+    """Samples judged: every sample but the cut ones."""
     unanswered: list[int] = field(default_factory=list)
+    cut: list[int] = field(default_factory=list)
+    """Samples stopped (or never started) because the winner could no longer be overtaken."""
 
     @property
     def winner(self) -> VoteGroup | None:
@@ -62,6 +71,7 @@ class VoteResult:
             "ratio": round(self.ratio, 4),
             "groups": [{"answer": g.answer, "samples": g.members} for g in self.groups],
             "unanswered": self.unanswered,
+            "cut": len(self.cut),
         }
 
 
@@ -92,12 +102,18 @@ def _spaces(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def group_answers(answers: Sequence[str | None], equivalent: Equivalence | None = None) -> VoteResult:
-    """Partition final answers (None: a sample without one) into groups of equivalent answers, order-independently."""
+def group_answers(
+    answers: Sequence[str | None], equivalent: Equivalence | None = None, *, cut: Sequence[int] = ()
+) -> VoteResult:
+    """Partition final answers (None: a sample without one) into groups of equivalent answers, order-independently.
+    The samples in `cut` were stopped early: they count neither as answered nor as unanswered."""
     same = equivalent or math_equivalence()
     unanswered: list[int] = []
+    skipped = set(cut)
     samples: dict[str, list[int]] = {}  # each distinct answer (up to spaces) -> the samples that gave it
     for index, answer in enumerate(answers):
+        if index in skipped:
+            continue
         if answer is None or not answer.strip():
             unanswered.append(index)
         else:
@@ -115,7 +131,34 @@ def group_answers(answers: Sequence[str | None], equivalent: Equivalence | None 
         members = sorted(i for text in block for i in samples[text])
         groups.append(VoteGroup(str(answers[members[0]]), members))
     groups.sort(key=lambda g: (-g.size, g.members[0]))
-    return VoteResult(groups, total=len(answers), unanswered=unanswered)
+    return VoteResult(groups, total=len(answers) - len(skipped), unanswered=unanswered, cut=sorted(skipped))
+
+
+def settled(result: VoteResult, remaining: int) -> bool:
+    """True when `remaining` more samples cannot overtake (nor tie) the winner, even if all of them joined the
+    runner-up; False when none remain (there is nothing to cut)."""
+    if remaining <= 0 or result.winner is None:
+        return False
+    runner_up = result.groups[1].size if len(result.groups) > 1 else 0
+    return result.winner.size > runner_up + remaining
+
+
+class VoteTally:
+    """The final answers of a K-sample vote as they arrive (in any order); `add` says when the vote is settled.
+
+    Pure bookkeeping: the caller cancels the samples still running and starts no more once it is."""
+
+    def __init__(self, k: int, equivalent: Equivalence) -> None:
+        self.k = k
+        self._equivalent = equivalent
+        self._finals: dict[int, str | None] = {}
+
+    def add(self, index: int, final: str | None) -> bool:
+        """Record sample `index`'s final answer (None: it gave none); True once the rest cannot change the winner."""
+        self._finals[index] = final
+        pending = [i for i in range(self.k) if i not in self._finals]
+        answers = [self._finals.get(i) for i in range(self.k)]
+        return settled(group_answers(answers, self._equivalent, cut=pending), len(pending))
 
 
 def _safe(same: Equivalence, a: str, b: str) -> bool:

@@ -28,6 +28,17 @@ def _depths(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(values)))
 
 
+def _votes(text: str) -> tuple[int, ...]:
+    """`--votes 1,4`: the K of each vote row; `0` or an empty list measures none."""
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UsageError(f"--votes {text!r}: give comma-separated sample counts, e.g. 1,4") from None
+    if any(not 0 <= v <= 64 for v in values):
+        raise UsageError(f"--votes {text!r}: each K must be between 1 and 64 (0 for none)")
+    return tuple(sorted({v for v in values if v > 0}))
+
+
 def register(app: typer.Typer) -> None:
     @app.command("bench")
     def bench(
@@ -36,6 +47,7 @@ def register(app: typer.Typer) -> None:
         tg: int = typer.Option(128, "--tg", min=1, max=4096, help="Tokens for each generation test."),
         depths: str = typer.Option("0,4k,16k", "--depths", help="Cache depths for the generation tests."),
         repetitions: int = typer.Option(3, "--repetitions", "-r", min=1, max=20, help="Runs of each test."),
+        votes: str = typer.Option("1,4", "--votes", metavar="K,K", help="K samples side by side for the vote rows (0: none)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object (llama-bench field names)."),
         save: bool = typer.Option(True, "--save/--no-save", help="Store the result for the planner's estimates."),
     ) -> None:  # fmt: skip
@@ -45,7 +57,7 @@ def register(app: typer.Typer) -> None:
         """
         try:
             result = run_bench_command(
-                model, pp, tg, _depths(depths), repetitions, as_json=as_json, save=save
+                model, pp, tg, _depths(depths), repetitions, as_json=as_json, save=save, votes=_votes(votes)
             )
         except VibelocalError as exc:
             report_error(exc)
@@ -55,7 +67,15 @@ def register(app: typer.Typer) -> None:
 
 
 def run_bench_command(
-    ref: str | None, pp: int, tg: int, depths: tuple[int, ...], repetitions: int, *, as_json: bool, save: bool
+    ref: str | None,
+    pp: int,
+    tg: int,
+    depths: tuple[int, ...],
+    repetitions: int,
+    *,
+    as_json: bool,
+    save: bool,
+    votes: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     from vibelocal.config import load_settings
     from vibelocal.engine.llama.bench import BenchCase, run_bench
@@ -87,6 +107,8 @@ def run_bench_command(
     rows = _with_progress(lambda on_step: run_bench(installed, plan, cases, repetitions=repetitions, on_step=on_step),
                           total=len(cases) * repetitions, quiet=as_json)  # fmt: skip
     result = _result(installed, plan, rows, bandwidth)
+    if votes:
+        result["votes"] = _vote_rows(session, installed, votes, tg, repetitions, quiet=as_json)
     if save:
         key = speed_key(
             installed, n_threads=plan.n_threads, n_gpu_layers=plan.n_gpu_layers, backend=plan.backend
@@ -96,6 +118,29 @@ def run_bench_command(
     if not as_json:
         _print_table(result)
     return result
+
+
+def _vote_rows(
+    session: Any, installed: Any, ks: tuple[int, ...], tg: int, repetitions: int, *, quiet: bool
+) -> list[dict[str, Any]]:
+    """K samples side by side on the engine loaded for max(K) sequences; not measured where it cannot fork."""
+    from vibelocal.cli.bench_votes import BENCH_PROMPT, bench_generation, not_measured, votes_rows
+    from vibelocal.types import ChatMessage
+
+    if not session.local_engine_forks():
+        return not_measured(ks)
+    try:
+        engine = session.engine(model=installed, parallel=max(ks))
+        messages = [ChatMessage("user", BENCH_PROMPT)]
+        return _with_progress(  # type: ignore[no-any-return]
+            lambda on_step: votes_rows(
+                engine, messages, bench_generation(tg), ks, repetitions=repetitions, on_step=on_step
+            ),
+            total=len(ks) * repetitions,
+            quiet=quiet,
+        )
+    finally:
+        session.close()
 
 
 def _result(installed: Any, plan: Any, rows: list[Any], bandwidth_gbs: float) -> dict[str, Any]:
@@ -164,6 +209,17 @@ def _print_table(result: dict[str, Any]) -> None:
         roof = f"{row['roofline_ts']:.1f}" if "roofline_ts" in row else "-"
         pct = f"{row['roofline_pct']:.0f}%" if "roofline_pct" in row else "-"
         print(f"{row['test']:<16}{speed:>16}{roof:>12}{pct:>10}")
+    for row in result.get("votes", []):
+        if "not_measured" in row:
+            print(f"{row['test']:<16}  {row['not_measured']}")
+            continue
+        speed = f"{row['avg_ts']:.2f} ± {row['stddev_ts']:.2f}"
+        ratio = (
+            f"  {row['vs_sequential']:.2f}x the time of {row['n_seq']} in sequence"
+            if row["vs_sequential"]
+            else ""
+        )
+        print(f"{row['test']:<16}{speed:>16}  ({row['n_seq']} samples, {row['wall_s']:.1f} s){ratio}")
     if result["planner_estimate_tok_s"]:
         print(
             f"the planner had estimated {result['planner_estimate_tok_s']:.1f} tok/s half-way through an 8k trace"

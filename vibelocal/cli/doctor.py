@@ -28,9 +28,10 @@ def _duration(seconds: float | None) -> str:
 
 
 def build_report(
-    *, hardware: Path | None = None, model: str | None = None, ctx: int | None = None
+    *, hardware: Path | None = None, model: str | None = None, ctx: int | None = None, parallel: int = 1
 ) -> dict[str, Any]:
-    """Everything doctor prints, as the documented `--json` object (docs/doctor.md)."""
+    """Everything doctor prints, as the documented `--json` object (docs/doctor.md); `parallel` plans for that
+    many sequences side by side (`solve --votes K`, `serve --parallel N`)."""
     from vibelocal.config import load_settings
     from vibelocal.models.store import hf_cache_dir
     from vibelocal.placement.build import reinstall_commands
@@ -50,13 +51,13 @@ def build_report(
     if installed is not None:
         # this machine's plan uses the speed `vibelocal bench` measured here; a described machine's cannot
         plan = (
-            plan_for_model(installed, spec, hw, settings)
+            plan_for_model(installed, spec, hw, settings, n_parallel=parallel)
             if hardware is not None
-            else session.plan(installed, spec)
+            else session.plan(installed, spec, parallel=parallel)
         )
         source = "file"
     elif spec is not None:
-        plan = make_plan(spec, hw, settings, quant=parsed.quant)
+        plan = make_plan(spec, hw, settings, quant=parsed.quant, n_parallel=parallel)
         source = "manifest"
     else:
         source = "none"
@@ -73,6 +74,10 @@ def build_report(
             "device": plan.device.model_dump(mode="json"),
         }
         warnings = plan.warnings + warnings
+        if plan.n_parallel > 1 and hardware is None and not session.local_engine_forks():
+            warnings.append(
+                "this build's engine decodes one sequence at a time: votes and serve requests run one after another"
+            )
     return {
         "schema": SCHEMA_VERSION,
         "hardware": hw.model_dump(mode="json"),
@@ -138,7 +143,7 @@ def _plan_lines(report: dict[str, Any]) -> list[str]:
     }[p["fit"]]
     h, d = p["host"], p["device"]
     lines += [
-        f"Plan     {p['quant']} {where}, context {p['n_ctx']:,} tokens, {p['n_threads']} threads, "
+        f"Plan     {p['quant']} {where}, context {p['n_ctx']:,} tokens{_sequences(p)}, {p['n_threads']} threads, "
         f"flash attention {'on' if p['flash_attn'] else 'off'}, KV cache {p['kv_cache_type']}",
         f"  RAM    {format_bytes(p['memory']['host_bytes'])}: weights {format_bytes(h['weights_bytes'])}, KV cache "
         f"{format_bytes(h['kv_cache_bytes'])}, compute {format_bytes(h['compute_bytes'])}, overhead {format_bytes(h['overhead_bytes'])}; "
@@ -163,6 +168,11 @@ def _plan_lines(report: dict[str, Any]) -> list[str]:
     lines.append("Why")
     lines += [f"  - {r}" for r in report["reasons"]]
     return lines
+
+
+def _sequences(plan: dict[str, Any]) -> str:
+    n = plan.get("n_parallel", 1)
+    return f" x {n} sequences side by side" if n > 1 else ""
 
 
 def _quant_lines(quants: list[dict[str, Any]]) -> list[str]:
@@ -204,6 +214,14 @@ def register(app: typer.Typer) -> None:
         ),
         model: str | None = options.MODEL,
         ctx: int | None = typer.Option(None, "--ctx", metavar="N", help="Wanted context length in tokens."),
+        parallel: int = typer.Option(
+            1,
+            "--parallel",
+            min=1,
+            max=64,
+            metavar="K",
+            help="Plan for K sequences side by side (solve --votes K, serve --parallel K).",
+        ),
         backend: str | None = typer.Option(
             None,
             "--reinstall-backend",
@@ -219,7 +237,7 @@ def register(app: typer.Typer) -> None:
             from vibelocal.cli.backend import reinstall_backend
 
             raise typer.Exit(reinstall_backend(backend, dry_run=dry_run))
-        report = build_report(hardware=hardware, model=model, ctx=ctx)
+        report = build_report(hardware=hardware, model=model, ctx=ctx, parallel=parallel)
         if as_json:
             print_json(report)
         else:

@@ -157,8 +157,41 @@ class StreamRenderer:
         self._answer_tail = ""
         self.stats: TurnStats | None = None
         self.stop_reason: str | None = None
+        self._holding = False  # inside handle_batch: what goes to stderr is written once, at its end
+        self._err_held: list[str] = []
 
     # ------------------------------------------------------------------ events
+
+    def handle_batch(self, events: list[StreamEvent]) -> None:
+        """Render a batch of events and flush once: one write to the terminal (and one wake-up of whatever
+        reads it) per batch, not per token."""
+        self._holding = True
+        try:
+            for event in events:
+                self.handle(event)
+        finally:
+            self._holding = False
+            self._flush_err()
+            self._flush_out()
+
+    def _err_write(self, text: str) -> None:
+        """stderr writes straight through to its file: inside a batch the text is held and written once."""
+        if self._holding:
+            self._err_held.append(text)
+        else:
+            self.err.write(text)
+
+    def _flush_err(self) -> None:
+        if self._holding:
+            return
+        if self._err_held:
+            held, self._err_held = "".join(self._err_held), []
+            self.err.write(held)
+        self.err.flush()
+
+    def _flush_out(self) -> None:
+        if not self._holding:
+            self.out.flush()
 
     def handle(self, event: StreamEvent) -> None:
         if event.kind == "thinking":
@@ -197,8 +230,8 @@ class StreamRenderer:
         elapsed = now - (self._first_thinking or now)
         rate = self._thinking_tokens / elapsed if elapsed > 0.2 else None
         line = counter_line(self._thinking_tokens, self._budget, rate, now - self._started, self._time_budget)
-        self.err.write(CLEAR_LINE + self._style_err(line, DIM))
-        self.err.flush()
+        self._err_write(CLEAR_LINE + self._style_err(line, DIM))
+        self._flush_err()
         self._counter_shown = True
 
     def _write_thinking(self, spans: list[Span]) -> None:
@@ -217,8 +250,8 @@ class StreamRenderer:
     def _write_err_text(self, text: str) -> None:
         if not text:
             return
-        self.err.write(self._style_err(text, DIM))
-        self.err.flush()
+        self._err_write(self._style_err(text, DIM))
+        self._flush_err()
         last_nl = text.rfind("\n")
         self._err_col = len(text) - last_nl - 1 if last_nl >= 0 else self._err_col + len(text)
         self._err_tail = text[-1]
@@ -231,12 +264,12 @@ class StreamRenderer:
 
     def _clear_err_line(self) -> None:
         if self._counter_shown:
-            self.err.write(CLEAR_LINE)
+            self._err_write(CLEAR_LINE)
             self._counter_shown = False
         elif self._err_col:
-            self.err.write("\n")
+            self._err_write("\n")
         self._err_col = 0
-        self.err.flush()
+        self._flush_err()
 
     def _answer(self, text: str) -> None:
         if not self._answer_started:
@@ -257,7 +290,7 @@ class StreamRenderer:
             self.out.write(text)
             if span.text:
                 self._answer_tail = span.text[-1]
-        self.out.flush()
+        self._flush_out()
 
     # ------------------------------------------------------------------ notices and the end
 
@@ -271,8 +304,8 @@ class StreamRenderer:
         self._print_note(text)
 
     def _print_note(self, text: str) -> None:
-        self.err.write(self._style_err(f"note: {text}", YELLOW) + "\n")
-        self.err.flush()
+        self._err_write(self._style_err(f"note: {text}", YELLOW) + "\n")
+        self._flush_err()
 
     def _print_held_notes(self) -> None:
         notes, self._held_notes = self._held_notes, []
@@ -288,10 +321,10 @@ class StreamRenderer:
                 self._write_answer(self._answer_stream.flush())
             if self._answer_started and self._answer_tail != "\n":
                 self.out.write("\n")
-                self.out.flush()
+                self._flush_out()
         if self.options.summary and self.stats is not None:
-            self.err.write(self._style_err(summary_line(self.stats), DIM) + "\n")
-            self.err.flush()
+            self._err_write(self._style_err(summary_line(self.stats), DIM) + "\n")
+            self._flush_err()
 
     def _style_err(self, text: str, style: str) -> str:
         return f"{style}{text}{RESET}" if self.options.color_err else text

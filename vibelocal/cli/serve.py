@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ class ServeOptions:
     reasoning_field: str = "both"
     max_queue: int = 16
     answer_budget: int | None = None
+    parallel: int = 1
 
 
 def register(app: typer.Typer) -> None:
@@ -63,6 +63,14 @@ def register(app: typer.Typer) -> None:
         answer_budget: int | None = typer.Option(
             None, "--answer-budget", min=16, help="Answer tokens when a request sets no max_tokens."
         ),
+        parallel: int = typer.Option(
+            1,
+            "--parallel",
+            min=1,
+            max=64,
+            metavar="N",
+            help="Decode up to N requests at once, as sequences of one batch (when memory and the engine allow).",
+        ),
     ) -> None:
         """Serve the model over the OpenAI chat-completions API (reasoning split, budgets, live control).
 
@@ -71,7 +79,7 @@ def register(app: typer.Typer) -> None:
         """
         opts = ServeOptions(
             model, host, port, budget, api_key, prefill_think, ctx, list(effort), reasoning_field, max_queue,
-            answer_budget,
+            answer_budget, parallel,
         )  # fmt: skip
         try:
             code = run_serve(opts)
@@ -81,14 +89,16 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(code)
 
 
-def _check(opts: ServeOptions) -> str | None:
-    """The API key in force; a non-loopback bind without one is a usage error."""
+def _check(opts: ServeOptions, settings: Any) -> str | None:
+    """The API key in force: --api-key, else VIBELOCAL_API_KEY, else `api_key` in config.toml (load_settings
+    merges them in that order); a non-loopback bind without one is a usage error."""
     from vibelocal.serve.auth import is_loopback
 
-    key = opts.api_key or os.environ.get(API_KEY_ENV) or None
+    key = settings.api_key or None
     if not key and not is_loopback(opts.host):
         raise UsageError(
-            f"binding to {opts.host} exposes the model to the network: set --api-key or {API_KEY_ENV}",
+            f"binding to {opts.host} exposes the model to the network: set --api-key, {API_KEY_ENV} "
+            "or api_key in config.toml",
             hint="or bind to 127.0.0.1",
         )
     if opts.reasoning_field not in ("both", "reasoning_content", "reasoning"):
@@ -107,7 +117,7 @@ def _state(session: Any, model: Any, opts: ServeOptions, budget: Any) -> Any:
     generation = session.generation_settings(budget=budget, spec=spec)
     defaults = ServeDefaults(generation, budget, parse_effort_map(opts.effort), opts.reasoning_field)  # type: ignore[arg-type]
     think_open = spec.chat.think_open if spec else "<think>"
-    return ServerState(defaults, model.label, think_open, max_waiting=opts.max_queue)
+    return ServerState(defaults, model.label, think_open, max_waiting=opts.max_queue, parallel=opts.parallel)
 
 
 def run_serve(opts: ServeOptions) -> int:
@@ -115,10 +125,10 @@ def run_serve(opts: ServeOptions) -> int:
     from vibelocal.config import load_settings, parse_budget
     from vibelocal.session import Session
 
-    key = _check(opts)
     overrides = {"model": opts.model, "budget": opts.budget, "prefill_think": opts.prefill_think}
-    overrides.update(ctx=opts.ctx, answer_budget=opts.answer_budget)
+    overrides.update(ctx=opts.ctx, answer_budget=opts.answer_budget, api_key=opts.api_key)
     settings = load_settings(overrides)
+    key = _check(opts, settings)
     budget = parse_budget(settings.budget)
     session = Session(settings, on_status=lambda msg: print(f"note: {msg}", file=sys.stderr, flush=True))
     model = session.find_installed(opts.model)
@@ -129,7 +139,8 @@ def run_serve(opts: ServeOptions) -> int:
         )
     state = _state(session, model, opts, budget)
     try:
-        return _run_uvicorn(opts, state, key, lambda: session.engine(opts.model, model=model))
+        loader = lambda: session.engine(opts.model, model=model, parallel=opts.parallel)  # noqa: E731
+        return _run_uvicorn(opts, state, key, loader)
     finally:
         session.close()
 

@@ -239,7 +239,8 @@ def _load_engine(session: Any, opts: SolveOptions, *, quiet: bool) -> ChatEngine
     from vibelocal.cli.problem_input import LoadingNote
 
     with LoadingNote(model.label if model else "model", quiet=quiet):
-        return session.engine(opts.model, model=model)
+        # --votes K: K sequences of one batch where the engine can decode them (the planner may fit fewer)
+        return session.engine(opts.model, model=model, parallel=opts.votes)
 
 
 def _print_final(final: str, kind: str, render: Any) -> None:
@@ -255,25 +256,34 @@ def _print_final(final: str, kind: str, render: Any) -> None:
 class EventPump:
     """Runs a blocking event stream in a worker thread so Ctrl-C reaches the main thread between events.
 
-    The queue is unbounded: a slow terminal never holds the engine back (it hands events over in batches)."""
+    The queue is unbounded: a slow terminal never holds the engine back. A stream that hands its events over in
+    batches (the local engine's `batches()`) is passed on a batch at a time, so the main thread wakes once per
+    batch (about every 40 ms), not once per token: on a laptop whose cores all decode, every wake-up is taken
+    from the model.
+    """
 
     def __init__(self, events: Iterator[StreamEvent]) -> None:
-        self._box: queue.SimpleQueue[StreamEvent | BaseException | None] = queue.SimpleQueue()
+        self._box: queue.SimpleQueue[list[StreamEvent] | BaseException | None] = queue.SimpleQueue()
         self._events = events
         threading.Thread(target=self._work, name="vibelocal-solve", daemon=True).start()
 
     def _work(self) -> None:
         try:
-            for event in self._events:
-                self._box.put(event)
+            batches = getattr(self._events, "batches", None)
+            if callable(batches):
+                for batch in batches():
+                    self._box.put(batch)
+            else:
+                for event in self._events:
+                    self._box.put([event])
         except BaseException as exc:  # handed to the main thread
             self._box.put(exc)
         finally:
             self._box.put(None)
 
-    def next(self, timeout: float | None = None) -> StreamEvent | None:
-        """The next event, None at the end; queue.Empty after `timeout` s. A KeyboardInterrupt while waiting
-        leaves the pump usable."""
+    def next(self, timeout: float | None = None) -> list[StreamEvent] | None:
+        """The next batch of events, None at the end; queue.Empty after `timeout` s. A KeyboardInterrupt while
+        waiting leaves the pump usable."""
         item = self._box.get(timeout=timeout)
         if isinstance(item, BaseException):
             raise item
@@ -320,11 +330,12 @@ def run_turn(
     interrupts = _Interrupts(control)
     while True:
         try:
-            event = events.next(interrupts.timeout())
-            if event is None:
+            batch = events.next(interrupts.timeout())
+            if batch is None:
                 break
-            record.add(event)
-            renderer.handle(event)
+            for event in batch:
+                record.add(event)
+            renderer.handle_batch(batch)
         except queue.Empty:  # the grace after a second Ctrl-C ran out
             break
         except KeyboardInterrupt:
@@ -449,24 +460,35 @@ def run_votes(
     render: Any,
     budget_label: str,
 ) -> int:
-    """K samples with seeds base..base+K-1; final answers grouped by equivalence; the largest group wins."""
+    """K samples with seeds base..base+K-1; final answers grouped by equivalence; the largest group wins. The
+    vote stops early once the leading group can no longer be overtaken (the rest are cut)."""
     from vibelocal.answers.votes import group_answers, math_equivalence, text_equivalence, vote_seeds
+    from vibelocal.cli.parallel import CUT
     from vibelocal.cli.render import StreamRenderer
 
     assert generation.seed is not None
     seeds = vote_seeds(generation.seed, opts.votes)
     # each sample from an empty cache, as `solve --seed SEED` alone would run it
     generations = [replace(generation, seed=seed, reuse_prefix=False) for seed in seeds]
-    records = _sample(engine, messages, generations, render, kind)
-    finals = [r.final_answer(kind) for r in records]
-    result = group_answers(finals, text_equivalence if kind == "code" else math_equivalence())
+    equivalent = text_equivalence if kind == "code" else math_equivalence()
+    started = time.monotonic()
+    records = _sample(engine, messages, generations, render, kind, equivalent)
+    wall_s = time.monotonic() - started
+    cut = [i for i, r in enumerate(records) if r.stop_reason == CUT]
+    finals = [None if i in cut else r.final_answer(kind) for i, r in enumerate(records)]
+    result = group_answers(finals, equivalent, cut=cut)
     winner = result.winner
-    best = records[winner.members[0]] if winner else records[-1]
+    best = records[winner.members[0]] if winner else _last_judged(records)
     final = winner.answer if winner else None
+    if cut:
+        _note(f"{len(cut)} of {len(records)} samples cut: the leading answer could no longer be overtaken")
     _note(f"agreement {result.agreement}" + (f": {final}" if final and kind != "code" else ""))
     if opts.as_json:
         data = envelope(best, final, session, engine, generation, kind, budget_label)
-        data["samples"] = [sample_dict(r, f) for r, f in zip(records, finals, strict=True)]
+        data["timings"]["total_s"] = round(wall_s, 4)  # the whole vote, not the winning sample alone
+        data["samples"] = [
+            sample_dict(r, f, seed) for r, f, seed in zip(records, finals, seeds[: len(records)], strict=True)
+        ]
         data["agreement"] = result.to_dict()
         print_json(data)
     elif opts.answer_only:
@@ -481,12 +503,18 @@ def run_votes(
         renderer.handle(StreamEvent("answer", text=best.answer))
         renderer.finish()
     if any(r.stop_reason == "cancelled" for r in records):
-        return exit_code(records[-1], None)
+        return exit_code(next(r for r in records if r.stop_reason == "cancelled"), None)
     if winner is None:
         raise NoAnswerError(
             f"no answer: none of the {len(records)} samples gave a final answer", hint="try a larger --budget"
         )
     return ExitCode.OK
+
+
+def _last_judged(records: list[TurnRecord]) -> TurnRecord:
+    from vibelocal.cli.parallel import CUT
+
+    return next((r for r in reversed(records) if r.stop_reason != CUT), records[-1])
 
 
 def _sample(
@@ -495,38 +523,28 @@ def _sample(
     generations: list[GenerationSettings],
     render: Any,
     kind: str,
+    equivalent: Any,
 ) -> list[TurnRecord]:
-    """The vote's samples: side by side on a server that serves several turns at once, else one after another."""
-    from vibelocal.cli.parallel import can_run_side_by_side, sample_side_by_side
+    """The vote's samples (cli/parallel.py); one after another, each streams through the terminal renderer."""
+    from vibelocal.cli.parallel import sample_vote
 
-    n = len(generations)
+    def one(generation: GenerationSettings) -> TurnRecord:
+        return run_turn(engine, messages, generation, render, time_budget_s=generation.thinking_time_s)
 
-    def report(i: int, record: TurnRecord) -> None:
-        answer = record.final_answer(kind) or "no final answer"
-        _note(f"sample {i + 1}/{n}: {answer} ({record.stop_reason})")
-
-    if can_run_side_by_side(engine):
-        _note(f"{n} samples, {min(n, engine.parallel)} at a time on {engine.info.device}")  # type: ignore[attr-defined]
-        return sample_side_by_side(engine, messages, generations, on_done=report)
-    records: list[TurnRecord] = []
-    for i, generation in enumerate(generations):
-        _note(f"sample {i + 1}/{n} (seed {generation.seed})")
-        record = run_turn(engine, messages, generation, render, time_budget_s=generation.thinking_time_s)
-        records.append(record)
-        if record.stop_reason == "cancelled":
-            break
-        report(i, record)
-    return records
+    return sample_vote(
+        engine, messages, generations, kind=kind, equivalent=equivalent, run_one=one, note=_note
+    )
 
 
-def sample_dict(record: TurnRecord, final: str | None) -> dict[str, Any]:
-    """One sample of --votes in the JSON: its answer, final answer, stop reason, seed, usage and timings."""
+def sample_dict(record: TurnRecord, final: str | None, seed: int | None = None) -> dict[str, Any]:
+    """One sample of --votes in the JSON: its answer, final answer, stop reason, seed, usage and timings. A cut
+    sample keeps what it wrote before it was stopped (nothing when it never started) and its seed."""
     return {
         "answer": record.answer.strip(),
         "final_answer": final,
         "stop_reason": record.stop_reason,
         "budget_hit": record.budget_hit,
-        "seed": record.stats.seed,
+        "seed": record.stats.seed if record.stats.seed is not None else seed,
         "usage": usage_dict(record),
         "timings": timings_dict(record),
     }

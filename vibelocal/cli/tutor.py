@@ -69,6 +69,7 @@ def register(app: typer.Typer) -> None:
         model: str | None = options.MODEL,
         budget: str | None = typer.Option(None, "--budget", "-b", metavar="BUDGET", help="Thinking budget for the private solve (off, low, 8000, 90s ...)."),
         hint_budget: str = typer.Option("1k", "--hint-budget", metavar="BUDGET", help="Thinking budget for each hint."),
+        votes: int = typer.Option(1, "--votes", min=1, max=64, metavar="K", help="Solve privately K times; the key is the answer most samples agree on."),
         prefill_think: bool | None = options.PREFILL_THINK,
         prompt: str | None = options.PROMPT,
         backend: str | None = options.BACKEND,
@@ -85,7 +86,9 @@ def register(app: typer.Typer) -> None:
             return
         parse_budget(hint_budget)
         settings = _settings(model, budget, prefill_think, backend=backend, api_key=api_key)
-        run_session(settings, file, key=key, resume=resume, hint_budget=hint_budget, prompt=prompt)
+        run_session(
+            settings, file, key=key, resume=resume, hint_budget=hint_budget, prompt=prompt, votes=votes
+        )
 
     @tutor_app.command("rm")
     def rm_cmd(
@@ -295,11 +298,11 @@ def _open_tutor(session: Any, settings: Any, file: str | None, prompt: str | Non
     from vibelocal.cli.problem_input import read_cli_problem
     from vibelocal.tutor.lesson import Tutor
 
-    resume, key, options = kw["resume"], kw["key"], kw["options"]
+    resume, key, options, voter = kw["resume"], kw["key"], kw["options"], kw.get("voter")
     if resume is not None:
         if file is not None or prompt is not None:
             raise UsageError("--resume continues a saved session; do not give FILE or -p with it")
-        tutor = Tutor.resume(session, None if resume == "latest" else resume, options=options)
+        tutor = Tutor.resume(session, None if resume == "latest" else resume, options=options, voter=voter)
         if key is not None and key.strip():
             tutor.set_key(key)
         return tutor
@@ -310,7 +313,30 @@ def _open_tutor(session: Any, settings: Any, file: str | None, prompt: str | Non
         info(f"warning: {escape_controls(warning, one_line=True)}")
     if session.find_installed() is None:  # say so before the student sees a problem nobody can tutor
         session.engine()
-    return Tutor.start(session, problem, key=key, options=options)
+    return Tutor.start(session, problem, key=key, options=options, voter=voter)
+
+
+def private_voter(session: Any, votes: int) -> Any:
+    """The tutor's private vote through solve's path (cli/parallel.py): K sequences side by side where the engine
+    forks, one after another otherwise, early stop either way; silent, as the student is typing meanwhile."""
+    from vibelocal.answers.extract import TurnRecord
+    from vibelocal.answers.votes import math_equivalence
+    from vibelocal.cli.parallel import sample_vote
+
+    def vote(messages: Any, generations: Any, control: Any) -> list[TurnRecord]:
+        engine = session.engine(parallel=votes)
+
+        def one(generation: Any) -> TurnRecord:
+            record = TurnRecord()
+            for event in engine.stream(messages, generation, control):
+                record.add(event)
+            return record
+
+        equivalent = math_equivalence()
+        return sample_vote(engine, messages, generations, kind="math", equivalent=equivalent, run_one=one,
+                           note=lambda _text: None, cancel=control)  # fmt: skip
+
+    return vote
 
 
 def _begin(tutor: Any, resumed: bool) -> Any:
@@ -366,6 +392,7 @@ def run_session(
     hint_budget: str,
     prompt: str | None = None,
     read_line: Callable[[str], str] = input,
+    votes: int = 1,
 ) -> None:
     """The interactive loop: every verdict comes from the checker, every hint through the leak filter."""
     from vibelocal.tutor.lesson import TutorOptions
@@ -373,8 +400,9 @@ def run_session(
     if read_line is input and stdin_is_closed():
         raise UsageError("stdin is closed: the tutor reads your answers from it")
     session = make_session(settings)
-    options = TutorOptions(solve_budget=settings.budget, hint_budget=hint_budget)
-    tutor = _open_tutor(session, settings, file, prompt, resume=resume, key=key, options=options)
+    options = TutorOptions(solve_budget=settings.budget, hint_budget=hint_budget, solve_votes=votes)
+    voter = private_voter(session, votes) if votes > 1 else None
+    tutor = _open_tutor(session, settings, file, prompt, resume=resume, key=key, options=options, voter=voter)
     background = _begin(tutor, resumed=resume is not None)
     try:
         _converse(tutor, background, read_line)

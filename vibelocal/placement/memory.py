@@ -4,6 +4,7 @@ The model (benchmarks/plan_accuracy.py prints planned vs measured):
 - weights: every tensor byte is resident (llama.cpp maps the file with MAP_POPULATE); tensors the CPU backend
   repacks for faster matmuls (Q4_0, Q4_K, IQ4_NL with AVX2 or NEON) are copied, so they count twice;
 - KV cache: 2 (K and V) x layers x n_ctx (padded to 256) x kv heads x head dim x bytes per element, cleared at load;
+  with n_seq sequences decoded side by side (votes, `serve --parallel`) each holds n_ctx cells, so n_ctx x n_seq;
 - compute: on the CPU, the activations one n_ubatch batch touches; on a GPU, llama.cpp's whole reserved buffer
   (dominated by n_ubatch rows of logits), because device memory is allocated up front;
 - overhead: the vocabulary's tables (about 300 bytes a token) plus a few MiB of context state, and the GPU
@@ -205,10 +206,18 @@ def cpu_repacks(hw: HardwareProfile) -> bool:
 
 
 def memory_for(
-    shape: ModelShape, hw: HardwareProfile, gpu: GpuInfo | None, n_ctx: int, n_gpu: int, kv_type: str
+    shape: ModelShape,
+    hw: HardwareProfile,
+    gpu: GpuInfo | None,
+    n_ctx: int,
+    n_gpu: int,
+    kv_type: str,
+    n_seq: int = 1,
 ) -> tuple[MemoryBreakdown, MemoryBreakdown]:
-    """Host and device bytes for `n_gpu` offloaded layers (n_layers + 1 also offloads the output head)."""
+    """Host and device bytes for `n_gpu` offloaded layers (n_layers + 1 also offloads the output head), with a
+    KV cache for `n_seq` sequences of `n_ctx` tokens each."""
     L = shape.n_layers
+    n_cells = n_ctx * max(1, n_seq)
     dev_layers, head_on_dev = min(n_gpu, L), n_gpu > L
     cpu_layers = L - dev_layers
     act = 4 * N_BATCH * (3 * shape.n_ff + 5 * shape.n_embd)
@@ -220,7 +229,7 @@ def memory_for(
         - (shape.output_on_host_bytes if head_on_dev else 0)
         + repack,
         reclaimable_bytes=repack,
-        kv_cache_bytes=shape.kv_bytes(n_ctx, kv_type, cpu_layers),
+        kv_cache_bytes=shape.kv_bytes(n_cells, kv_type, cpu_layers),
         compute_bytes=act if cpu_layers or not head_on_dev else 8 * N_BATCH * shape.n_embd,
         overhead_bytes=6 * MiB + 300 * shape.vocab_size + RUNTIME_HOST.get(backend, 0),
         margin_bytes=host_margin(hw),
@@ -233,7 +242,7 @@ def memory_for(
         device.weights_bytes = dev_layers * shape.layer_bytes + (
             shape.output_head_bytes if head_on_dev else 0
         )
-        device.kv_cache_bytes = shape.kv_bytes(n_ctx, kv_type, dev_layers)
+        device.kv_cache_bytes = shape.kv_bytes(n_cells, kv_type, dev_layers)
         device.compute_bytes = act + (4 * N_BATCH * shape.vocab_size if head_on_dev else 0)
         device.overhead_bytes = RUNTIME_DEVICE.get(backend, 0)
     return host, device

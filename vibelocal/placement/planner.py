@@ -31,6 +31,7 @@ from vibelocal.placement.memory import (
     shape_from_gguf,
     shape_from_spec,
 )
+from vibelocal.placement.sequences import SequenceFit, fit_sequences, turn_ctx
 from vibelocal.types import GpuInfo, HardwareProfile, InstalledModel, MemoryBreakdown, ModelSpec, Plan
 from vibelocal.units import format_bytes
 
@@ -50,6 +51,8 @@ class Placement:
     fits: bool
     tok_s: float
     notes: list[str] = field(default_factory=list)
+    n_seq: int = 1
+    """Sequences of `n_ctx` tokens each that the KV cache holds side by side."""
 
     @property
     def fit(self) -> str:
@@ -76,7 +79,9 @@ def usable_gpu(hw: HardwareProfile) -> GpuInfo | None:
     return max(usable, key=lambda g: g.memory_free_bytes, default=None)
 
 
-def place(shape: ModelShape, hw: HardwareProfile, settings: Settings, n_ctx: int) -> Placement:
+def place(
+    shape: ModelShape, hw: HardwareProfile, settings: Settings, n_ctx: int, n_seq: int = 1
+) -> Placement:
     """Offload as many layers as fit on the GPU (all of them and the head, ideally); the rest run on the CPU."""
     gpu, kv, L = usable_gpu(hw), settings.kv_cache_type, shape.n_layers
     notes: list[str] = []
@@ -89,11 +94,11 @@ def place(shape: ModelShape, hw: HardwareProfile, settings: Settings, n_ctx: int
         candidates = list(range(L + 1, -1, -1)) if gpu is not None else [0]
     chosen = candidates[-1]
     for n_gpu in candidates:
-        host, device = memory_for(shape, hw, gpu, n_ctx, n_gpu, kv)
+        host, device = memory_for(shape, hw, gpu, n_ctx, n_gpu, kv, n_seq)
         if n_gpu == 0 or gpu is None or device.total_bytes + device.margin_bytes <= gpu.memory_free_bytes:
             chosen = n_gpu
             break
-    host, device = memory_for(shape, hw, gpu, n_ctx, chosen, kv)
+    host, device = memory_for(shape, hw, gpu, n_ctx, chosen, kv, n_seq)
     return Placement(
         shape=shape,
         n_ctx=n_ctx,
@@ -104,6 +109,7 @@ def place(shape: ModelShape, hw: HardwareProfile, settings: Settings, n_ctx: int
         fits=fits_in(host, device, gpu if chosen > 0 else None, hw),
         tok_s=decode_tok_s(shape, hw, gpu, n_ctx, chosen, kv),
         notes=notes,
+        n_seq=n_seq,
     )
 
 
@@ -183,14 +189,17 @@ def make_plan(
     *,
     quant: str | None = None,
     model_bytes: int | None = None,
+    n_parallel: int = 1,
 ) -> Plan:
-    """Plan a catalog model before download: pick the quant, the context and the offload."""
+    """Plan a catalog model before download: pick the quant, the context and the offload (for `n_parallel`
+    sequences side by side when they fit; fewer, and the reason, when they do not)."""
     forced = quant or settings.quant
     if model_bytes is not None and forced:
-        return _finish(best_placement(_spec_shape(spec, forced, model_bytes), hw, settings), hw, settings)
+        single = best_placement(_spec_shape(spec, forced, model_bytes), hw, settings)
+        return _finish(single, hw, settings, n_parallel=n_parallel)
     shapes = [_spec_shape(spec, q) for q in _candidate_quants(spec, forced)]
     winner, losers, passed_over = choose(shapes, hw, settings, None if forced else spec.default_quant)
-    return _finish(winner, hw, settings, losers=losers, passed_over=passed_over)
+    return _finish(winner, hw, settings, losers=losers, passed_over=passed_over, n_parallel=n_parallel)
 
 
 def choose(
@@ -229,14 +238,31 @@ def plan_for_model(
     settings: Settings,
     *,
     info: GgufInfo | None = None,
+    n_parallel: int = 1,
 ) -> Plan:
-    """Plan an actual file: its real size, quant and architecture (read from its header when `info` is None)."""
+    """Plan an actual file: its real size, quant and architecture (read from its header when `info` is None),
+    for `n_parallel` sequences side by side when they fit."""
     if info is None:
         from vibelocal.models.gguf import read_gguf_info
 
         info = read_gguf_info(model.path)
     shape = shape_from_gguf(info)
-    return _finish(best_placement(shape, hw, settings), hw, settings)
+    return _finish(best_placement(shape, hw, settings), hw, settings, n_parallel=n_parallel)
+
+
+def _sequences(p: Placement, hw: HardwareProfile, settings: Settings, n_parallel: int) -> SequenceFit:
+    """The placement for `n_parallel` sequences of the chosen quant (placement/sequences.py)."""
+    try:
+        thinking = parse_budget(settings.budget).tokens
+    except UsageError:
+        thinking = None
+    return fit_sequences(
+        p,
+        n_parallel,
+        lambda n_ctx, n_seq: place(p.shape, hw, settings, n_ctx, n_seq),
+        floor_ctx=turn_ctx(thinking, settings.answer_budget, p.shape.n_ctx_train),
+        ctx_fixed=settings.ctx is not None,
+    )
 
 
 def apply_measured(plan: Plan, measured: MeasuredSpeed | None) -> Plan:
@@ -310,12 +336,17 @@ def _finish(
     *,
     losers: list[Placement] | None = None,
     passed_over: Placement | None = None,
+    n_parallel: int = 1,
 ) -> Plan:
     """The Plan for a chosen placement: its settings, a reason for each choice, and what the user should know."""
+    seq = _sequences(p, hw, settings, n_parallel)
+    p = seq.placement
     ctx_reason, ctx_warnings = _context_reason(p, settings)
     reasons = [_quant_reason(p, hw, losers, passed_over), ctx_reason, _layers_reason(p, hw)]
+    reasons += [seq.reason] if seq.reason else []
     reasons += _runtime_reasons(hw, settings)
-    warnings = [*p.notes, *ctx_warnings, *_machine_warnings(hw), *_speed_warnings(p)]
+    warnings = [*p.notes, *ctx_warnings, *([seq.warning] if seq.warning else []), *_machine_warnings(hw)]
+    warnings += _speed_warnings(p)
     return Plan(
         fits=p.fits,
         quant=p.shape.quant,
@@ -338,6 +369,7 @@ def _finish(
         gpu_name=p.gpu.name if p.gpu is not None else None,
         n_ctx_train=p.shape.n_ctx_train,
         expected_trace_s=p.expected_trace_s,
+        n_parallel=p.n_seq,
     )
 
 
@@ -370,6 +402,11 @@ def _context_reason(p: Placement, settings: Settings) -> tuple[str, list[str]]:
         reason = f"context {n_ctx:,} tokens, as set"
         if settings.ctx > trained:
             warnings.append(f"context {settings.ctx:,} is above the model's trained {trained:,}; capped")
+    elif p.n_seq > 1:  # placement/sequences.py kept at least what one turn's budgets need
+        reason = (
+            f"context {n_ctx:,} tokens per sequence: room for one turn's thinking budget, answer and prompt"
+        )
+        return reason, warnings
     elif n_ctx == trained and trained < 32768:
         reason = f"context {n_ctx:,} tokens: the most the model was trained for"
     elif n_ctx >= (wanted := target_ctx(settings, trained)):

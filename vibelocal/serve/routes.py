@@ -34,12 +34,14 @@ class ServerState:
     engine: ChatEngine | None = None
     load_error: str | None = None
     max_waiting: int = 16
-    """Requests that may wait behind the running one; one more is a 429."""
+    """Requests that may wait behind the running ones; one more is a 429."""
+    parallel: int = 1
+    """Requests decoded at once (`--parallel N`), on an engine that can fork; otherwise one at a time."""
     started: int = field(default_factory=lambda: int(time.time()))
     queue: TurnQueue = field(init=False)
 
     def __post_init__(self) -> None:
-        self.queue = TurnQueue(lambda: self.engine, max_waiting=self.max_waiting)
+        self.queue = TurnQueue(lambda: self.engine, max_waiting=self.max_waiting, parallel=self.parallel)
 
 
 def error_response(err: ApiError) -> JSONResponse:
@@ -61,7 +63,9 @@ async def health(request: Request) -> Response:
         {
             "status": "ok",
             "model": state.model_id,
-            "busy": q.running is not None,
+            "busy": q.busy,
+            "running": len(q.running),
+            "parallel": q.slots,
             "waiting": q.waiting(),
             "served": q.served,
             # who answers: `--backend` clients (engine/remote/detect.py) recognise vibelocal serve by this

@@ -21,6 +21,7 @@ from vibelocal.types import ChatMessage, GenerationSettings, InstalledModel, Mod
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
+    from vibelocal.answers.extract import TurnRecord
     from vibelocal.config import BudgetSpec
     from vibelocal.engine.control import TurnControl
     from vibelocal.paths import Paths
@@ -34,7 +35,7 @@ class Session(Protocol):
     model: InstalledModel | None
     spec: ModelSpec | None
 
-    def engine(self) -> Any: ...
+    def engine(self, *, parallel: int = 1) -> Any: ...
 
     def budget(self, override: str | None = None) -> BudgetSpec: ...
 
@@ -89,6 +90,14 @@ class TutorOptions:
     """Hints that leak the answer are regenerated this many times in all before the leaks are redacted."""
     check_timeout_s: float | None = 5.0
     """Time limit for checking one attempt or one hint span (see mathcheck)."""
+    solve_votes: int = 1
+    """Samples of the private solve; with more than one (and a voter) the key is the answer most agree on."""
+
+
+Voter = Callable[[list[ChatMessage], list[GenerationSettings], "TurnControl | None"], list["TurnRecord"]]
+"""Runs a vote's samples and returns one record each, in order: the front end's side-by-side path
+(cli/parallel.py `sample_vote`: batched where the engine forks, early stop), injected because the tutor sits
+below the front ends."""
 
 
 def run_turn(
@@ -133,10 +142,12 @@ class Tutor:
         options: TutorOptions | None = None,
         store: TutorStore | None = None,
         judge: Judge | None = None,
+        voter: Voter | None = None,
     ) -> None:
         self.session = session
         self.record = record
         self.options = options or TutorOptions()
+        self._voter = voter
         self.store = store if store is not None else TutorStore(session.paths)
         self._judge = judge
         self._lock = threading.RLock()  # a background solve and the student's attempts both save
@@ -224,16 +235,20 @@ class Tutor:
         from vibelocal.answers.extract import extract_final_answer
         from vibelocal.problem import Problem, build_messages
 
-        self.session.engine()
+        votes = self.options.solve_votes if self._voter is not None else 1
+        self.session.engine(parallel=votes)
         messages = build_messages(Problem(text=self.record.problem, kind="math"), self.session.spec)
-        answer, reason = run_turn(
-            self.session,
-            messages,
-            self.options.solve_budget,
-            force_boxed=True,
-            control=control,
-            on_progress=on_progress,
-        )
+        if votes > 1:
+            answer, reason = self._vote(messages, votes, control)
+        else:
+            answer, reason = run_turn(
+                self.session,
+                messages,
+                self.options.solve_budget,
+                force_boxed=True,
+                control=control,
+                on_progress=on_progress,
+            )
         if control is not None and control.cancelled:
             return  # the student left: keep no half solution
         with self._lock:
@@ -249,6 +264,28 @@ class Tutor:
                     )
                 self.record.key, self.record.key_source = final, "model"
             self.save()
+
+    def _vote(self, messages: list[ChatMessage], votes: int, control: TurnControl | None) -> tuple[str, str]:
+        """The private solve as a vote, as `solve --votes K` runs it: (the winning sample's answer, its stop
+        reason); the first sample's stop reason when no sample has a final answer."""
+        import random
+
+        from vibelocal.answers.votes import CUT, group_answers, math_equivalence, vote_seeds
+
+        assert self._voter is not None
+        settings = self.session.generation_settings(
+            budget=self.session.budget(self.options.solve_budget), force_boxed=True
+        )
+        base = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
+        generations = [replace(settings, seed=seed, reuse_prefix=False) for seed in vote_seeds(base, votes)]
+        records = self._voter(messages, generations, control)
+        cut = [i for i, r in enumerate(records) if r.stop_reason == CUT]
+        finals = [None if i in cut else r.final_answer("math") for i, r in enumerate(records)]
+        winner = group_answers(finals, math_equivalence(), cut=cut).winner
+        if winner is None:
+            return "", (records[0].stop_reason if records else None) or "error"
+        best = records[winner.members[0]]
+        return best.answer.strip(), best.stop_reason or "answered"
 
     # ------------------------------------------------------------------ the student's attempts
 

@@ -18,7 +18,7 @@ import pytest
 from vibelocal.engine.control import TurnControl
 from vibelocal.engine.llama import load
 from vibelocal.engine.llama.loading import LoadInterrupted
-from vibelocal.engine.llama.owner import EngineThread, EventHandoff
+from vibelocal.engine.llama.owner import EngineThread, EventHandoff, EventStream
 from vibelocal.engine.llama.runtime import EngineClosedError
 from vibelocal.types import ChatMessage, GenerationSettings, InstalledModel, Plan, StreamEvent
 
@@ -250,3 +250,38 @@ def test_the_handoff_raises_the_turn_error_after_its_events():
         for batch in box.batches():
             got += batch
     assert len(got) == 1
+
+
+def test_an_event_stream_gives_events_or_the_batches_as_handed_over():
+    def handoff() -> EventHandoff:
+        box = EventHandoff(interval=0.04, max_events=2, clock=Clock())
+        for i in range(3):
+            box.put(text(i))
+        box.put(StreamEvent("done", stop_reason="answered"))
+        box.end()
+        return box
+
+    cancels: list[bool] = []
+    batches = list(EventStream(handoff(), lambda: cancels.append(True), 1.0).batches())
+    assert [len(b) for b in batches] == [2, 2]
+    events = list(EventStream(handoff(), lambda: cancels.append(True), 1.0))
+    assert [e.kind for e in events] == ["thinking"] * 3 + ["done"]
+    assert not cancels  # read to the end: nothing to cancel
+
+
+def test_an_event_stream_closed_early_cancels_the_turn_and_waits_for_it():
+    for read_first in (False, True):
+        box = EventHandoff(interval=10.0, clock=Clock())
+        box.put(text(0))
+        box.put(StreamEvent("budget", note="warning"))
+        cancelled = threading.Event()
+
+        def cancel(box=box, cancelled=cancelled) -> None:
+            cancelled.set()
+            box.end()  # the engine thread ends the cancelled turn
+
+        stream = EventStream(box, cancel, 1.0)
+        if read_first:
+            assert next(stream).kind == "thinking"
+        stream.close()
+        assert cancelled.is_set() and box.wait_end(0)

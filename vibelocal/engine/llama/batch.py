@@ -16,15 +16,15 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from vibelocal.engine.control import TurnControl
 from vibelocal.engine.llama.logs import last_error_line, log_mark
-from vibelocal.engine.llama.owner import EventHandoff
-from vibelocal.engine.llama.runtime import EngineClosedError, LlamaEngine, _LlamaBackend
+from vibelocal.engine.llama.owner import EventHandoff, EventStream
+from vibelocal.engine.llama.runtime import CLOSE_WAIT_S, EngineClosedError, LlamaEngine, _LlamaBackend
 from vibelocal.engine.turn import TurnLoop
 from vibelocal.types import ChatMessage, GenerationSettings, StreamEvent, TurnStats
 
@@ -102,6 +102,8 @@ class BatchScheduler:
         self._closing: set[int] = set()
         """Slots of closed forks whose turn is still ending: freed when it has."""
         self._active: list[_Turn] = []
+        self._fresh: dict[int, int] = {}
+        """slot -> batch row of its logits, for sequences whose logits are those of the last decode."""
 
     # ------------------------------------------------------------------ any thread
 
@@ -135,7 +137,7 @@ class BatchScheduler:
         messages: Sequence[ChatMessage],
         settings: GenerationSettings,
         control: TurnControl | None,
-    ) -> Iterator[StreamEvent]:
+    ) -> EventStream:
         """Queue a turn for `slot`; its events, the last always `done` (as `LlamaEngine.stream`)."""
         engine = self._engine
         if engine._closed:
@@ -156,7 +158,7 @@ class BatchScheduler:
                     busy.release()
                     raise EngineClosedError("the engine is closed (its model was unloaded)") from None
                 self._running = True
-        return LlamaEngine._consume(turn.handoff, turn.control)
+        return EventStream(turn.handoff, turn.control.cancel, CLOSE_WAIT_S)
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run `fn(*args)` on the engine thread: between two steps when the loop runs, else as a job."""
@@ -222,8 +224,9 @@ class BatchScheduler:
                 self._end(turn, exc)
 
     def _admit(self, turn: _Turn) -> bool:
-        """Prepare a turn's sequence: its prompt in the KV cache but its last token, queued for the next
-        batch (whose logits it samples first). False when the turn ended already (its `done` is sent)."""
+        """Prepare a turn's sequence: its prompt in the KV cache (copied where a live sequence holds it) and
+        its first token sampled and queued for the next batch. False when the turn ended already (its `done`
+        is sent)."""
         engine, settings, handoff = self._engine, turn.settings, turn.handoff
         if engine._closed:
             turn.control.cancel()
@@ -253,17 +256,23 @@ class BatchScheduler:
         stats.cached_tokens = common
         kept = tokens[:common]
         t_prefill = time.perf_counter()
-        if not self._prefill(turn.slot, kept, tokens[common:-1], turn.control):
-            mem.kv_cache_seq_rm(turn.slot, -1, -1)
-            return self._done_now(turn, "cancelled")
-        spent = time.perf_counter() - t_prefill
+        if common == len(tokens):  # the same prompt, just evaluated: sample from its logits as well
+            row = self._fresh[src]
+        else:
+            got = self._prefill(turn.slot, kept, tokens[common:], turn.control, logits=True)
+            if got is None:
+                mem.kv_cache_seq_rm(turn.slot, -1, -1)
+                return self._done_now(turn, "cancelled")
+            row = got
+            spent = time.perf_counter() - t_prefill
+            if spent > 0:
+                stats.prefill_tok_s = (len(tokens) - common) / spent
+        self._fresh[turn.slot] = row
         stats.evaluated_tokens = len(tokens) - common
-        if len(kept) > common and spent > 0:
-            stats.prefill_tok_s = (len(kept) - common) / spent
         sampler = engine._sampler(settings, seed, ids=lambda: kept)
         backend = turn.backend = SequenceBackend(engine, sampler, turn.slot, kept)
-        backend.eval(tokens[-1:])
-        turn.loop = TurnLoop(
+        backend.row = row
+        loop = turn.loop = TurnLoop(
             backend,
             settings,
             turn.control,
@@ -273,50 +282,68 @@ class BatchScheduler:
             rate_hint=engine._rate,
             tags=engine.tags,
         )
-        turn.loop.begin()
+        loop.begin()
+        # the first token now, from the prompt's own logits (as a solo turn samples it), before any other
+        # decode overwrites them; it joins the next batch
+        events: list[StreamEvent] = []
+        over = loop.step(events)
+        for event in events:
+            handoff.put(event)
+        if over:
+            self._end(turn)
+            return False
         return True
 
     def _shared_prefix(self, tokens: list[int]) -> tuple[int, int]:
-        """(sequence, length) of the longest prefix of `tokens` a live sequence holds (one token is left to
-        evaluate, so the turn has logits of its own)."""
+        """(sequence, length) of the longest prefix of `tokens` a live sequence holds. The whole prompt only
+        from a sequence whose logits for it are still those of the last decode (its turn just began), so the
+        new turn can sample its first token from them; else one token is left to evaluate."""
         best, src = 0, -1
-        limit = len(tokens) - 1
         for other in self._active:
             held = other.backend.tokens  # type: ignore[union-attr]
             n = 0
-            for a, b in zip(held, tokens[:limit], strict=False):
+            for a, b in zip(held, tokens, strict=False):
                 if a != b:
                     break
                 n += 1
+            if n == len(tokens) and (other.slot not in self._fresh or len(held) != n):
+                n -= 1
             if n > best:
                 best, src = n, other.slot
         return src, best
 
-    def _prefill(self, seq_id: int, kept: list[int], tokens: list[int], control: TurnControl) -> bool:
-        """Evaluate `tokens` after `kept` in sequence `seq_id`, no logits; a cancel aborts llama_decode
-        mid-batch. False when cancelled."""
+    def _prefill(
+        self, seq_id: int, kept: list[int], tokens: list[int], control: TurnControl, *, logits: bool = False
+    ) -> int | None:
+        """Evaluate `tokens` after `kept` in sequence `seq_id` (appended to `kept`); a cancel aborts
+        llama_decode mid-batch. The batch row of the last token's logits (`logits`; else -1), None when
+        cancelled."""
         engine = self._engine
         lib, llm = engine._lib, engine._llm
         engine._abort_check = lambda: control.cancelled
         lib.llama_set_abort_callback(llm.ctx, engine._abort_cb, None)
+        row = -1
         try:
             step = llm.n_batch
             for i in range(0, len(tokens), step):
                 chunk = tokens[i : i + step]
-                if not self._decode([(seq_id, len(kept), chunk, False)]):
-                    return False  # only the cancel aborts
+                last = logits and i + step >= len(tokens)
+                if not self._decode([(seq_id, len(kept), chunk, last)]):
+                    return None  # only the cancel aborts
                 kept += chunk
                 engine.evaluated += len(chunk)
+                row = len(chunk) - 1 if last else -1
         finally:
             lib.llama_set_abort_callback(llm.ctx, lib.ggml_abort_callback(0), None)
             engine._abort_check = lambda: False
-        return not control.cancelled
+        return None if control.cancelled else row
 
     def _decode(self, runs: list[tuple[int, int, list[int], bool]]) -> bool:
         """One llama_decode of (sequence, first position, tokens, logits of the last) runs; False when
         aborted, RuntimeError when llama.cpp fails."""
         engine = self._engine
         llm = engine._llm
+        self._fresh = {}  # every earlier batch row is overwritten
         batch = llm._batch.batch
         tok, pos, seq, n_seq, logits = batch.token, batch.pos, batch.seq_id, batch.n_seq_id, batch.logits
         i = 0

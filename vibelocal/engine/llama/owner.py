@@ -161,3 +161,47 @@ class EventHandoff:
     def wait_end(self, timeout: float | None) -> bool:
         """Wait until the engine thread has finished the turn; True when it has."""
         return self._ended.wait(timeout)
+
+
+class EventStream:
+    """A turn's events as the consumer reads them: iterate it for single events, or read `batches()` for the
+    engine's batches as they were handed over (a consumer that renders a batch at once wakes once per batch).
+
+    Either way, a consumer that stops early (closes it, or is interrupted) cancels the turn and waits for the
+    engine thread to end it (at most `wait_s`), so nothing is freed under a running decode.
+    """
+
+    def __init__(self, handoff: EventHandoff, cancel: Callable[[], None], wait_s: float) -> None:
+        self._handoff, self._cancel, self._wait_s = handoff, cancel, wait_s
+        self._reader: Any = None
+
+    def batches(self) -> Any:
+        """The events in the engine's batches (lists, in order)."""
+        ended = False
+        try:
+            yield from self._handoff.batches()
+            ended = True
+        finally:
+            if not ended:
+                self._cancel()
+                self._handoff.wait_end(self._wait_s)
+
+    def _events(self) -> Any:
+        for batch in self.batches():
+            yield from batch
+
+    def __iter__(self) -> EventStream:
+        return self
+
+    def __next__(self) -> StreamEvent:
+        if self._reader is None:
+            self._reader = self._events()
+        return next(self._reader)
+
+    def close(self) -> None:
+        """Stop reading: the turn is cancelled and waited for, as when a generator is closed."""
+        if self._reader is None:
+            self._reader = self._events()
+            self._cancel()
+            self._handoff.wait_end(self._wait_s)
+        self._reader.close()

@@ -16,7 +16,7 @@ from vibelocal.engine import prompt as prompts
 from vibelocal.engine import template
 from vibelocal.engine.control import TurnControl
 from vibelocal.engine.llama.logs import last_error_line, log_mark
-from vibelocal.engine.llama.owner import EngineThread, EventHandoff
+from vibelocal.engine.llama.owner import EngineThread, EventHandoff, EventStream
 from vibelocal.engine.llama.vocab import think_tags
 from vibelocal.engine.turn import TurnLoop
 from vibelocal.types import (
@@ -278,7 +278,8 @@ class LlamaEngine:
         settings: GenerationSettings,
         control: TurnControl | None = None,
     ) -> Iterator[StreamEvent]:
-        """Start one turn on the engine thread; its events, in order, the last always `done`."""
+        """Start one turn on the engine thread; its events, in order, the last always `done` (an `EventStream`:
+        its `batches()` gives them as the engine handed them over)."""
         if self._scheduler is not None:
             return self._scheduler.stream(0, self._busy, messages, settings, control)
         if self._closed:
@@ -294,20 +295,7 @@ class LlamaEngine:
             self._turn_control = None
             self._busy.release()
             raise EngineClosedError("the engine is closed (its model was unloaded)") from None
-        return self._consume(handoff, control)
-
-    @staticmethod
-    def _consume(handoff: EventHandoff, control: TurnControl) -> Iterator[StreamEvent]:
-        """The consumer's side of a turn. Stopping early cancels the turn and waits for it (bounded)."""
-        ended = False
-        try:
-            for batch in handoff.batches():
-                yield from batch
-            ended = True
-        finally:
-            if not ended:
-                control.cancel()
-                handoff.wait_end(CLOSE_WAIT_S)
+        return EventStream(handoff, control.cancel, CLOSE_WAIT_S)
 
     def _run_turn(
         self,
