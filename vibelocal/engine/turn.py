@@ -128,6 +128,8 @@ class TurnLoop:
         self.undecided = 0
         """Tokens sampled before the splitter knew thinking from answer (whitespace, a split `<think>`)."""
         self.closed_on_stop = False
+        self.deferred: list[int] | None = None
+        """Tokens `step` leaves to evaluate after its events are handed on (`evaluate_deferred`)."""
         self.t_decode = self.next_stats = 0.0
 
     # ------------------------------------------------------------------ the loop
@@ -142,6 +144,10 @@ class TurnLoop:
                 yield from events
                 return
             yield from events
+            if (
+                self.deferred is not None
+            ):  # the close injected after a stop: evaluated once its events are out
+                self.evaluate_deferred()
 
     def begin(self) -> None:
         """Start the clocks; call once before the first `step`."""
@@ -154,7 +160,9 @@ class TurnLoop:
         are appended to `events`. True when the turn is over (the last event is then `done`).
 
         A batched driver (engine/llama/batch.py) steps several loops, whose backends only queue the tokens
-        `eval` gets, then decodes them all at once: nothing here samples between an `eval` and the next step."""
+        `eval` gets, then decodes them all at once: nothing here samples between an `eval` and the next step.
+        A driver calls `evaluate_deferred()` after handing the events on (a remote backend's `eval` is a
+        new request: the consumer sees the events of a model's stop before it starts, as before)."""
         backend, stats = self.backend, self.stats
         n_past = backend.n_past
         stop = self.apply_commands(events) or self.check_context(n_past)
@@ -166,7 +174,7 @@ class TurnLoop:
                 pending: list[int] = []
                 stop = self.model_stopped(events, pending)
                 if stop is None:
-                    self.evaluate(pending)
+                    self.deferred = pending  # evaluated by the driver after these events are handed on
                     return False
             else:
                 stop = self.next_token(token, n_past, events)
@@ -390,6 +398,12 @@ class TurnLoop:
         pending.extend(extra)
         self.stats.forced_tokens += len(extra)
         return True
+
+    def evaluate_deferred(self) -> None:
+        """Evaluate what `step` left for after its events (the injection after a model's stop)."""
+        pending, self.deferred = self.deferred, None
+        if pending is not None:
+            self.evaluate(pending)
 
     def evaluate(self, pending: list[int]) -> None:
         self.backend.eval(pending)

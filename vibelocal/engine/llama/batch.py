@@ -292,6 +292,7 @@ class BatchScheduler:
         if over:
             self._end(turn)
             return False
+        loop.evaluate_deferred()
         return True
 
     def _shared_prefix(self, tokens: list[int]) -> tuple[int, int]:
@@ -417,6 +418,7 @@ class BatchScheduler:
             for event in events:
                 put(event)
             if not over:
+                turn.loop.evaluate_deferred()  # type: ignore[union-attr]
                 still.append(turn)
                 continue
             if turn.stats.decode_tok_s:
