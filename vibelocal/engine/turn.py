@@ -128,45 +128,65 @@ class TurnLoop:
         self.undecided = 0
         """Tokens sampled before the splitter knew thinking from answer (whitespace, a split `<think>`)."""
         self.closed_on_stop = False
+        self.deferred: list[int] | None = None
+        """Tokens `step` leaves to evaluate after its events are handed on (`evaluate_deferred`)."""
         self.t_decode = self.next_stats = 0.0
 
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> Iterator[StreamEvent]:
-        """Generate until a stop; the last event is `done`."""
-        backend, stats = self.backend, self.stats
-        # bound once: this runs per token
-        sample, is_stop = backend.sample, backend.is_stop
-        commands, context, next_token = self.apply_commands, self.check_context, self.next_token
-        stats.budget_tokens = self.budget.budget
-        self.t_decode = time.perf_counter()
-        self.next_stats = self.t_decode + STATS_EVERY_S
+        """Generate until a stop; the last event is `done`. The single-sequence driver of `step`."""
+        self.begin()
+        step = self.step
         while True:
             events: list[StreamEvent] = []
-            n_past = backend.n_past
-            stop = commands(events) or context(n_past)
-            if stop is None:
-                token = sample()
-                if stats.ttft_s is None:
-                    stats.ttft_s = time.perf_counter() - self.t_start
-                if is_stop(token):
-                    pending: list[int] = []
-                    stop = self.model_stopped(events, pending)
-                    if stop is None:
-                        yield from events
-                        self.evaluate(pending)
-                        continue
-                else:
-                    stop = next_token(token, n_past, events)
-            yield from events
-            if stop is not None:
-                yield from self.flush()
-                yield self.finish(stop)
+            if step(events):
+                yield from events
                 return
-            if self.sampled % _CHECK_EVERY == 0 and self.sampled:
-                running = self.check_clock()
-                if running is not None:
-                    yield running
+            yield from events
+            if (
+                self.deferred is not None
+            ):  # the close injected after a stop: evaluated once its events are out
+                self.evaluate_deferred()
+
+    def begin(self) -> None:
+        """Start the clocks; call once before the first `step`."""
+        self.stats.budget_tokens = self.budget.budget
+        self.t_decode = time.perf_counter()
+        self.next_stats = self.t_decode + STATS_EVERY_S
+
+    def step(self, events: list[StreamEvent]) -> bool:
+        """One token: sample it, apply the rules, hand what is to be evaluated to `backend.eval`; its events
+        are appended to `events`. True when the turn is over (the last event is then `done`).
+
+        A batched driver (engine/llama/batch.py) steps several loops, whose backends only queue the tokens
+        `eval` gets, then decodes them all at once: nothing here samples between an `eval` and the next step.
+        A driver calls `evaluate_deferred()` after handing the events on (a remote backend's `eval` is a
+        new request: the consumer sees the events of a model's stop before it starts, as before)."""
+        backend, stats = self.backend, self.stats
+        n_past = backend.n_past
+        stop = self.apply_commands(events) or self.check_context(n_past)
+        if stop is None:
+            token = backend.sample()
+            if stats.ttft_s is None:
+                stats.ttft_s = time.perf_counter() - self.t_start
+            if backend.is_stop(token):
+                pending: list[int] = []
+                stop = self.model_stopped(events, pending)
+                if stop is None:
+                    self.deferred = pending  # evaluated by the driver after these events are handed on
+                    return False
+            else:
+                stop = self.next_token(token, n_past, events)
+        if stop is not None:
+            events += self.flush()
+            events.append(self.finish(stop))
+            return True
+        if self.sampled % _CHECK_EVERY == 0 and self.sampled:
+            running = self.check_clock()
+            if running is not None:
+                events.append(running)
+        return False
 
     def next_token(self, token: int, n_past: int, events: list[StreamEvent]) -> StopReason | None:
         """A sampled token that is not a stop: split it, apply the rules, evaluate it with anything injected."""
@@ -378,6 +398,12 @@ class TurnLoop:
         pending.extend(extra)
         self.stats.forced_tokens += len(extra)
         return True
+
+    def evaluate_deferred(self) -> None:
+        """Evaluate what `step` left for after its events (the injection after a model's stop)."""
+        pending, self.deferred = self.deferred, None
+        if pending is not None:
+            self.evaluate(pending)
 
     def evaluate(self, pending: list[int]) -> None:
         self.backend.eval(pending)

@@ -54,6 +54,8 @@ class BenchRow:
     accepted: int = 0
     identical: bool | None = None
     """`copy +spec` rows: every repetition's tokens equal the `copy` row's (None: no row to compare with)."""
+    n_seq: int = 1
+    """Sequences decoded in one batch (`run_parallel_decode`); `samples_ts` then counts all their tokens."""
 
     @property
     def avg_ts(self) -> float:
@@ -70,6 +72,7 @@ class BenchRow:
             f"{self.test}{size}"
             + (f" @ d{self.n_depth}" if self.n_depth else "")
             + (" +spec" if self.speculate else "")
+            + (f" x{self.n_seq}" if self.n_seq > 1 else "")
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -84,7 +87,7 @@ class BenchRow:
                 },
                 "identical": self.identical,
             }
-        return {
+        row: dict[str, object] = {
             "test": self.name,
             "n_prompt": self.n_prompt,
             "n_gen": self.n_gen,
@@ -94,6 +97,9 @@ class BenchRow:
             "samples_ts": [round(x, 2) for x in self.samples_ts],
             **spec,
         }
+        if self.n_seq > 1:
+            row["n_seq"] = self.n_seq
+        return row
 
 
 def default_cases(
@@ -236,3 +242,60 @@ class _BenchEngine:
 @dataclass(frozen=True)
 class _Info:
     n_ctx: int
+
+
+def run_parallel_decode(
+    model: InstalledModel,
+    plan: Plan,
+    n_seqs: tuple[int, ...] = (1, 4),
+    *,
+    n_gen: int = 128,
+    repetitions: int = 3,
+    on_step: Callable[[str], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> list[BenchRow]:
+    """Load the model once as a context of `max(n_seqs)` sequences (as the engine does for `n_parallel`) and
+    measure decoding `n_gen` steps of one token per sequence, for each count of sequences: rows `tg{n_gen}`
+    (one sequence) and `tg{n_gen} xN`, tokens of all sequences per second."""
+    _check_gguf_header(model.path)
+    capture_logs()
+    sized = plan.model_copy(update={"n_ctx": max(n_gen + 16, 256), "n_parallel": max(max(n_seqs), 2)})
+    llm = _open(model.path, sized, retry_ladder(sized)[0])
+    try:
+        rng = random.Random(1234)
+        rows = []
+        for n_seq in n_seqs:
+            row = BenchRow("tg", 0, n_gen, 0, n_seq=n_seq)
+            for rep in range(repetitions):
+                if cancelled():
+                    return rows
+                if on_step:
+                    on_step(f"{row.name} ({rep + 1}/{repetitions})")
+                row.samples_ts.append(_measure_parallel(llm, n_seq, n_gen, rng))
+            rows.append(row)
+        return rows
+    finally:
+        llm.close()
+
+
+def _measure_parallel(llm, n_seq: int, n_gen: int, rng: random.Random) -> float:
+    """Tokens per second over all sequences: `n_gen` decodes of a batch holding one token of each."""
+    import llama_cpp
+
+    llm._ctx.kv_cache_clear()
+    batch = llm._batch.batch
+    n_vocab = llm.n_vocab()
+    t0 = 0.0
+    for step in range(n_gen + 1):  # step 0 (each sequence's first token) is not timed
+        if step == 1:
+            t0 = time.perf_counter()
+        for s in range(n_seq):
+            batch.token[s] = rng.randrange(1, n_vocab)
+            batch.pos[s] = step
+            batch.seq_id[s][0] = s
+            batch.n_seq_id[s] = 1
+            batch.logits[s] = 1
+        batch.n_tokens = n_seq
+        if llama_cpp.llama_decode(llm.ctx, batch) != 0:
+            raise RuntimeError("llama_decode failed")
+    return n_seq * n_gen / (time.perf_counter() - t0)

@@ -116,7 +116,40 @@ def _open(path: Path, plan: Plan, attempt: Attempt) -> Any:
             raise
         raise template_error(f"{type(exc).__name__}: {exc}") from None
     llm.verbose = False
+    if plan.n_parallel > 1:
+        try:
+            _share_context(llm, plan.n_parallel)
+        except BaseException:
+            llm.close()
+            raise
     return llm
+
+
+def _share_context(llm: Any, n_seq: int) -> None:
+    """Give `llm` a context of `n_seq` sequences, each a KV stream of its own of `n_ctx` cells.
+
+    The binding's `Llama()` has no `n_seq_max`, so its one-sequence context is freed and a new one made from
+    the same parameters. Not unified: in one unified cache the sequences' cells interleave, attention then
+    sums in another order than a solo turn does, and a batched greedy sample drifted from its solo text after
+    about 40 tokens (SmolLM2, CPU); with a stream per sequence every sample is bit for bit its solo run. The
+    price: sharing a prompt copies a whole stream (llama.cpp copies streams whole), still far cheaper than
+    evaluating the prompt again."""
+    from llama_cpp import _internals
+
+    per_seq = llm.n_ctx()
+    params = llm.context_params
+    params.n_ctx = per_seq * n_seq
+    params.n_seq_max = n_seq
+    params.kv_unified = False
+    llm._ctx.close()
+    try:
+        ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+    except ValueError as exc:
+        raise ModelLoadError(
+            f"cannot make a context of {n_seq} sequences of {per_seq} tokens",
+            hint="lower --votes or --parallel, or the context size",
+        ) from exc
+    llm._ctx = llm._stack.enter_context(contextlib.closing(ctx))
 
 
 def load(

@@ -32,6 +32,8 @@ from vibelocal.types import (
 )
 
 if TYPE_CHECKING:
+    from vibelocal.engine.llama.batch import BatchScheduler
+    from vibelocal.engine.llama.fork import LlamaFork
     from vibelocal.engine.llama.loading import Attempt
 
 LogitsProcessor = Callable[[Any, Any], Any]
@@ -58,7 +60,9 @@ class RawPrompt:
 
 
 class LlamaEngine:
-    """A loaded GGUF: implements the ChatEngine protocol (engine/contract.py). One turn at a time.
+    """A loaded GGUF: implements the ChatEngine protocol (engine/contract.py). One turn at a time, unless
+    loaded with `plan.n_parallel > 1`: then `fork()` hands out more sequences of the same context and their
+    turns are decoded together, one batch per step (batch.py).
 
     Concurrency contract:
     - One engine thread (`owner`, the thread `load()` started) makes every llama.cpp call of the model's life:
@@ -117,13 +121,21 @@ class LlamaEngine:
         self._abort_check: Callable[[], bool] = _never
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._abort_check())
         self.evaluated = 0
-        """Tokens llama.cpp has processed through this engine (all turns)."""
+        """Tokens llama.cpp has processed through this engine (all turns, all sequences)."""
+        self.parallel = max(1, plan.n_parallel)
+        """Sequences decoded side by side in one batch: this engine's and `parallel - 1` forks'."""
+        self._scheduler: BatchScheduler | None = None
+        if self.parallel > 1:
+            from vibelocal.engine.llama.batch import BatchScheduler
+
+            self._scheduler = BatchScheduler(self, self.parallel)
         extra = {
             "flash_attn": "on" if attempt.flash_attn else "off",
             "kv_cache_type": attempt.kv_cache_type,
             "n_batch": str(plan.n_batch),
             "n_ubatch": str(min(attempt.n_ubatch, plan.n_batch)),
             "think_tags": self.tags.mode,
+            "n_parallel": str(self.parallel),
             "prompt_format": "manifest chatml"
             if spec
             else ("gguf template (sandboxed)" if self._template else "chatml (default)"),
@@ -141,8 +153,9 @@ class LlamaEngine:
             sha256=model.sha256,
             backend=plan.backend if attempt.n_gpu_layers else "cpu",
             device="CPU" if attempt.n_gpu_layers == 0 else plan.backend.upper(),
-            # llama.cpp pads the context (300 becomes 512); the binding's token array keeps the size asked for
-            n_ctx=min(llm.n_ctx(), len(llm.input_ids)),
+            # per sequence; llama.cpp pads the context (300 becomes 512) while the binding's token array keeps the
+            # size asked for, so the smaller bound holds
+            n_ctx=min(llm.n_ctx() // self.parallel, len(llm.input_ids)),
             n_ctx_train=llm._model.n_ctx_train(),
             n_gpu_layers=attempt.n_gpu_layers,
             n_threads=plan.n_threads,
@@ -154,6 +167,8 @@ class LlamaEngine:
     def _on_owner(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self._closed:
             raise EngineClosedError("the engine is closed (its model was unloaded)")
+        if self._scheduler is not None:  # between two batch steps when sequences are decoding
+            return self._scheduler.call(fn, *args)
         return self._owner.call(fn, *args)
 
     def count_tokens(self, text: str) -> int:
@@ -177,6 +192,17 @@ class LlamaEngine:
         """True while a turn runs on the engine thread."""
         return self._busy.locked()
 
+    def fork(self) -> LlamaFork:
+        """A handle on another sequence of this context (`parallel > 1`): its turns are decoded in one batch
+        with this engine's and the other forks'. Its `close()` frees only its sequence."""
+        if self._closed:
+            raise EngineClosedError("the engine is closed (its model was unloaded)")
+        if self._scheduler is None:
+            raise RuntimeError("this engine decodes one sequence (loaded with n_parallel 1)")
+        from vibelocal.engine.llama.fork import LlamaFork
+
+        return LlamaFork(self, self._scheduler)
+
     def close(self, timeout: float = CLOSE_WAIT_S) -> bool:
         """Cancel the running turn, wait for it (at most `timeout` s), then free on the engine thread.
 
@@ -190,6 +216,8 @@ class LlamaEngine:
             control = self._turn_control
             if control is not None:
                 control.cancel()
+            if self._scheduler is not None:  # every sequence's turn; the free is queued behind the loop
+                self._scheduler.cancel_all()
             if self._owner.on_thread:
                 self._free()
             else:
@@ -254,6 +282,8 @@ class LlamaEngine:
     ) -> Iterator[StreamEvent]:
         """Start one turn on the engine thread; its events, in order, the last always `done` (an `EventStream`:
         its `batches()` gives them as the engine handed them over)."""
+        if self._scheduler is not None:
+            return self._scheduler.stream(0, self._busy, messages, settings, control)
         if self._closed:
             raise EngineClosedError("the engine is closed (its model was unloaded)")
         if not self._busy.acquire(blocking=False):
@@ -407,13 +437,16 @@ class LlamaEngine:
             return False
         return not control.cancelled
 
-    def _sampler(self, settings: GenerationSettings, seed: int) -> Any:
-        """One sampler chain for the turn, every value explicit (the binding's defaults are not the model's)."""
+    def _sampler(
+        self, settings: GenerationSettings, seed: int, ids: Callable[[], Sequence[int]] | None = None
+    ) -> Any:
+        """One sampler chain for the turn, every value explicit (the binding's defaults are not the model's).
+        `ids`: the tokens of the turn's sequence, for the logits hook (default: the binding's `input_ids`)."""
         from llama_cpp._internals import LlamaSampler
 
         sampler = LlamaSampler()
         if self._logits_processor is not None:
-            sampler.add_custom(self._custom_apply(self._logits_processor))
+            sampler.add_custom(self._custom_apply(self._logits_processor, ids))
         if settings.repeat_penalty != 1.0:
             sampler.add_penalties(self._llm.n_vocab(), 64, settings.repeat_penalty, 0.0, 0.0)
         if settings.temperature <= 0:
@@ -429,10 +462,14 @@ class LlamaEngine:
         sampler.add_dist(seed)
         return sampler
 
-    def _custom_apply(self, processor: LogitsProcessor) -> Callable[[Any], None]:
+    def _custom_apply(
+        self, processor: LogitsProcessor, ids: Callable[[], Sequence[int]] | None = None
+    ) -> Callable[[Any], None]:
         import numpy as np
 
         lib, llm = self._lib, self._llm
+        if ids is None:
+            ids = lambda: llm.input_ids[: llm.n_tokens]  # noqa: E731
         dtype = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
 
         def apply(cur_p: Any) -> None:
@@ -440,7 +477,7 @@ class LlamaEngine:
                 size = cur_p.contents.size
                 address = ctypes.addressof(cur_p.contents.data.contents)
                 data = np.frombuffer((lib.llama_token_data * size).from_address(address), dtype=dtype)
-                data["logit"][:] = processor(llm.input_ids[: llm.n_tokens], data["logit"])
+                data["logit"][:] = processor(np.asarray(ids(), dtype=np.intc), data["logit"])
             except BaseException as exc:  # ctypes would print and swallow it; re-raised after sampling
                 self.hook_error = exc
 
