@@ -15,9 +15,14 @@ pytestmark = [pytest.mark.real_model, pytest.mark.slow]
 QUESTION = [ChatMessage("user", "What is 2+2?")]
 
 
-def gen(seed: int, thinking: int) -> GenerationSettings:
+def gen(seed: int, thinking: int, at_least: int = 0) -> GenerationSettings:
     return GenerationSettings(
-        temperature=0.0, seed=seed, prefill_think=True, max_thinking_tokens=thinking, max_answer_tokens=8
+        temperature=0.0,
+        seed=seed,
+        prefill_think=True,
+        max_thinking_tokens=thinking,
+        min_thinking_tokens=at_least,
+        max_answer_tokens=8,
     )
 
 
@@ -32,8 +37,9 @@ def test_a_settled_vote_cancels_the_running_sample_and_never_starts_the_queued_o
                 seen.append(i)
                 return True  # the first sample to finish settles this vote
 
-            # sample 0 thinks 4 tokens, sample 1 far longer: 0 ends first and settles it; 2 waits for a slot
-            generations = [gen(1, 4), gen(2, 1500), gen(3, 4)]
+            # sample 0 thinks 4 tokens, sample 1 at least 300 (greedy, the two would otherwise be the same turn
+            # whenever the model closes its thinking early): 0 ends first and settles it; 2 waits for a slot
+            generations = [gen(1, 4), gen(2, 1500, at_least=300), gen(3, 4)]
             records = sample_side_by_side(engine, QUESTION, generations, on_done=on_done)
         finally:
             engine.close()
