@@ -52,6 +52,12 @@ def _never() -> bool:
     return False
 
 
+def _context_per_sequence(llm: Any, parallel: int) -> int:
+    """The tokens one sequence may hold: llama.cpp pads the context it makes (300 becomes 512 cells) while the
+    binding's token array keeps the size asked for, so the smaller bound holds."""
+    return min(llm.n_ctx() // parallel, len(llm.input_ids))
+
+
 @dataclass(frozen=True)
 class RawPrompt:
     """A prompt given as text (already templated), passed where the messages of a turn go."""
@@ -153,9 +159,7 @@ class LlamaEngine:
             sha256=model.sha256,
             backend=plan.backend if attempt.n_gpu_layers else "cpu",
             device="CPU" if attempt.n_gpu_layers == 0 else plan.backend.upper(),
-            # per sequence; llama.cpp pads the context (300 becomes 512) while the binding's token array keeps the
-            # size asked for, so the smaller bound holds
-            n_ctx=min(llm.n_ctx() // self.parallel, len(llm.input_ids)),
+            n_ctx=_context_per_sequence(llm, self.parallel),
             n_ctx_train=llm._model.n_ctx_train(),
             n_gpu_layers=attempt.n_gpu_layers,
             n_threads=plan.n_threads,
