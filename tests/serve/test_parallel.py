@@ -123,3 +123,35 @@ def test_no_key_anywhere_refuses_a_network_bind_but_not_loopback(monkeypatch) ->
     with pytest.raises(UsageError, match="config.toml"):
         _key(monkeypatch)
     assert _key(monkeypatch, host="127.0.0.1") is None
+
+
+def test_two_requests_arriving_together_are_both_taken_with_one_slot() -> None:
+    """Admission counts the slots, not what the dispatcher has marked running: the second of two requests that
+    arrive before the first is picked up waits (max_waiting 1), and only a third is refused."""
+    import threading
+
+    from vibelocal.serve.budgets import BudgetChoice
+    from vibelocal.serve.errors import ApiError
+    from vibelocal.serve.requests import TurnRequest
+    from vibelocal.serve.turns import Job, TurnQueue
+
+    picked_up = threading.Event()
+    engine = ScriptedEngine(Script("", "ok"))
+
+    def slow_engine():  # the dispatcher holds the first job here, not yet marked running
+        picked_up.wait(10)
+        return engine
+
+    turns = TurnQueue(slow_engine, max_waiting=1)
+    loop = asyncio.new_event_loop()
+    request = TurnRequest(settings=GenerationSettings(), budget=BudgetChoice(parse_budget("low"), "server"))
+    try:
+        turns.submit(Job("a", request, loop))
+        turns.submit(Job("b", request, loop))
+        with pytest.raises(ApiError) as refused:
+            turns.submit(Job("c", request, loop))
+        assert refused.value.status == 429
+    finally:
+        picked_up.set()
+        turns.close()
+        loop.close()

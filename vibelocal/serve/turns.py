@@ -102,7 +102,10 @@ class TurnQueue:
     def submit(self, job: Job) -> None:
         """Queue a job, or raise a 429 when `max_waiting` jobs already wait."""
         with self._lock:
-            if self.waiting() >= self.max_waiting:
+            # counted against the slots, not the jobs marked running: a job the dispatcher has not picked up yet
+            # is not waiting behind anything, so two clients arriving together are both taken with one slot free
+            capacity = self.slots if self._free is not None else max(self.parallel, 1)
+            if len(self._jobs) - capacity >= self.max_waiting:
                 raise ApiError(
                     429,
                     f"the server is busy: {self.max_waiting} requests are already waiting; retry shortly",
