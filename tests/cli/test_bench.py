@@ -24,7 +24,7 @@ def test_measures_stores_and_the_planner_uses_it(smollm2_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout[result.stdout.index("{") :])
     tests = [r["test"] for r in data["results"]]
-    assert tests == ["pp32", "tg8", "tg8 @ d64", "copy8", "copy8 +spec"]
+    assert tests == ["pp32", "tg8", "tg8 @ d64", "copy8", "copy8 +spec", "tg8 x4"]
     for row in data["results"]:
         assert set(row) >= {"test", "n_prompt", "n_gen", "n_depth", "avg_ts", "stddev_ts"}
         assert row["avg_ts"] > 0 and len(row["samples_ts"]) == 2
@@ -33,10 +33,13 @@ def test_measures_stores_and_the_planner_uses_it(smollm2_path):
     assert tg["bytes_per_token"] > 50_000_000  # every weight of the 135M-parameter model once per token
     assert data["memory_bandwidth_gbs"] > 0 and data["plan"]["backend"] == "cpu"
     assert (get_paths().data_dir / "bench.json").is_file()
-    copy, spec = data["results"][3:]
+    copy, spec = data["results"][3:5]
     assert "speculation" not in copy and copy["n_gen"] == 8
     assert set(spec["speculation"]) == {"drafted", "accepted", "acceptance_rate"}
     assert spec["identical"] in (True, False)  # batched logits may round differently; the row says which
+    batch = data["results"][5]  # four sequences in one batch: the weights are read once for four tokens
+    assert batch["n_seq"] == 4 and batch["vs_one_sequence"] > 0
+    assert batch["bytes_per_token"] < tg["bytes_per_token"] / 2
 
     session = Session(Settings(model=str(smollm2_path)))
     model = session.find_installed()
@@ -53,6 +56,7 @@ def test_no_save_leaves_the_planner_alone(smollm2_path):
     assert result.exit_code == 0, result.output
     assert "tg4" in result.stdout and "roofline" in result.stdout
     assert "copy4 +spec" in result.stdout and "speculation on the copy trace" in result.stdout
+    assert "a batch of 4 sequences decodes" in result.stdout
     assert not (get_paths().data_dir / "bench.json").exists()
 
 

@@ -79,7 +79,7 @@ def run_bench_command(
     votes: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     from vibelocal.config import load_settings
-    from vibelocal.engine.llama.bench import BenchCase, copy_cases, run_bench
+    from vibelocal.engine.llama.bench import BenchCase, copy_cases, run_bench, run_parallel_decode
     from vibelocal.placement.measured import memory_bandwidth_gbs, save_result, speed_key
     from vibelocal.placement.planner import plan_for_model
     from vibelocal.session import Session
@@ -107,7 +107,15 @@ def run_bench_command(
     bandwidth = memory_bandwidth_gbs()
     rows = _with_progress(lambda on_step: run_bench(installed, plan, cases, repetitions=repetitions, on_step=on_step),
                           total=len(cases) * repetitions, quiet=as_json)  # fmt: skip
-    result = _result(installed, plan, rows, bandwidth)
+    batched: list[Any] = []
+    if widths := sorted({1, *votes}) if max(votes, default=1) > 1 else []:  # what a batch of K tokens costs
+        batched = _with_progress(lambda on_step: run_parallel_decode(installed, plan, tuple(widths), n_gen=tg,
+                                 repetitions=repetitions, on_step=on_step),
+                                 total=len(widths) * repetitions, quiet=as_json)  # fmt: skip
+    result = _result(installed, plan, rows + batched[1:], bandwidth)
+    if len(batched) > 1 and batched[0].avg_ts > 0:  # the gain of one batch over one sequence, same context
+        for data, row in zip(result["results"][len(rows) :], batched[1:], strict=True):
+            data["vs_one_sequence"] = round(row.avg_ts / batched[0].avg_ts, 2)
     if votes:
         result["votes"] = _vote_rows(session, installed, votes, tg, repetitions, quiet=as_json)
     if save:
@@ -154,13 +162,13 @@ def _result(installed: Any, plan: Any, rows: list[Any], bandwidth_gbs: float) ->
     out_rows = []
     for row in rows:
         data = row.to_dict()
-        if row.test == "tg" and on_cpu:
-            per_token = shape.n_layers * shape.layer_bytes + shape.output_head_bytes
+        if row.test == "tg" and on_cpu:  # a batch of n_seq tokens reads the weights once
+            per_token = (shape.n_layers * shape.layer_bytes + shape.output_head_bytes) / row.n_seq
             per_token += shape.kv_bytes(max(row.n_depth, 1), plan.kv_cache_type, shape.n_layers)
             roofline = bandwidth_gbs * 1e9 / per_token
             data["roofline_ts"] = round(roofline, 2)
             data["roofline_pct"] = round(100 * row.avg_ts / roofline, 1)
-            data["bytes_per_token"] = per_token
+            data["bytes_per_token"] = round(per_token)
         out_rows.append(data)
     return {
         "model": {"path": str(installed.path), "sha256": installed.sha256, "quant": installed.quant},
@@ -211,6 +219,11 @@ def _print_table(result: dict[str, Any]) -> None:
         pct = f"{row['roofline_pct']:.0f}%" if "roofline_pct" in row else "-"
         print(f"{row['test']:<16}{speed:>16}{roof:>12}{pct:>10}")
     _print_speculation(result["results"])
+    for row in result["results"]:
+        if "vs_one_sequence" in row:
+            print(
+                f"a batch of {row['n_seq']} sequences decodes {row['vs_one_sequence']:.2f}x the tokens/s of one"
+            )
     for row in result.get("votes", []):
         if "not_measured" in row:
             print(f"{row['test']:<16}  {row['not_measured']}")

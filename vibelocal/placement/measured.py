@@ -92,7 +92,7 @@ def load_speed(paths: Paths, key: str) -> MeasuredSpeed | None:
     decode: dict[int, float] = {}
     prefill = None
     for row in entry["results"][:64]:
-        if not isinstance(row, dict):
+        if not isinstance(row, dict) or row.get("n_seq", 1) != 1:  # batched rows are not one turn's rate
             continue
         rate, depth = _rate(row.get("avg_ts")), row.get("n_depth")
         if (
