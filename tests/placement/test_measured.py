@@ -25,7 +25,7 @@ def test_round_trip_and_malformed_entries_are_ignored():
         {"test": "tg128", "n_prompt": 0, "n_gen": 128, "n_depth": 0, "avg_ts": 12.5},
         {"test": "tg128", "n_prompt": 0, "n_gen": 128, "n_depth": True, "avg_ts": 1e9},  # bool depth
         {"test": "tg128", "n_prompt": 0, "n_gen": 128, "n_depth": 4096, "avg_ts": float("nan")},
-        {"test": "tg128 x4", "n_prompt": 0, "n_gen": 128, "n_depth": 0, "n_seq": 4, "avg_ts": 40.0},  # a batch
+        {"test": "tg128 x4", "n_gen": 128, "n_depth": 0, "n_seq": 4, "avg_ts": 40.0},  # batched: not one turn
         "junk",
     ]
     save_result(paths, "k", {"results": rows})
